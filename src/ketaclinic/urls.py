@@ -1,0 +1,13 @@
+from django.urls import include, path
+
+from ketaclinic.api import api
+
+urlpatterns = [
+    path("", include("ketaclinic.accounts.urls")),
+    path("patients/", include("ketaclinic.patients.urls")),
+    path("portal/", include("ketaclinic.portal.urls")),
+    path("api/", api.urls),
+]
+
+handler403 = "ketaclinic.errors.forbidden"
+handler404 = "ketaclinic.errors.not_found"
