@@ -1,0 +1,1 @@
+"""Pure clinical core: no Django imports. Plain values in, plain values out."""
