@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from ketaclinic.audit.context import current_ip_address, current_path
+
+
+class AuditContextMiddleware:
+    """Remember who is asking from where, for the audit entries this request writes."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        ip_token = current_ip_address.set(request.META.get("REMOTE_ADDR") or None)
+        path_token = current_path.set(request.get_full_path()[:300])
+        try:
+            return self.get_response(request)
+        finally:
+            current_ip_address.reset(ip_token)
+            current_path.reset(path_token)
