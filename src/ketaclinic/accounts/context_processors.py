@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from ketaclinic.accounts.roles import CAPABILITIES
+from ketaclinic.accounts.selectors import current_location_id, locations_for
+
+NAV_SECTIONS = {
+    "patients:register": "register",
+    "accounts:users": "users",
+    "accounts:lockouts": "lockouts",
+    "accounts:home_coordinator": "home",
+    "accounts:home_nurse": "home",
+    "accounts:home_prescriber": "home",
+    "accounts:home_director": "home",
+    "accounts:home_admin": "home",
+}
+
+
+def navigation(request: HttpRequest) -> dict[str, object]:
+    """Role, locations for the switcher, and the chosen location, for the layout."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    caps = {name for name in CAPABILITIES if user.can(name)}
+    if not user.is_clinic_staff:
+        return {"caps": caps}
+    locations = list(locations_for(user))
+    match = request.resolver_match
+    name = f"{match.namespace}:{match.url_name}" if match else ""
+    return {
+        "caps": caps,
+        "nav_section": NAV_SECTIONS.get(name, name.split(":")[0]),
+        "nav_locations": locations,
+        "nav_current_location_id": current_location_id(request, locations),
+    }

@@ -1,0 +1,89 @@
+"""Roles and what each may do. docs/roles.md shows this table; a test keeps them equal.
+
+A capability names something a user can see or do. Which patients a user may see at
+all is decided separately by location (see patients.selectors.patients_visible_to).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    COORDINATOR = "coordinator"
+    NURSE = "nurse"
+    PRESCRIBER = "prescriber"
+    MEDICAL_DIRECTOR = "medical_director"
+    ADMIN = "admin"
+    PATIENT = "patient"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.COORDINATOR: "Coordinator",
+    Role.NURSE: "Nurse",
+    Role.PRESCRIBER: "Prescriber",
+    Role.MEDICAL_DIRECTOR: "Medical director",
+    Role.ADMIN: "Administrator",
+    Role.PATIENT: "Patient",
+}
+
+STAFF_ROLES = frozenset(r for r in Role if r is not Role.PATIENT)
+# These roles see every location's patients; the others only their assigned locations.
+ALL_LOCATION_ROLES = frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN})
+
+CLINICAL = frozenset({Role.NURSE, Role.PRESCRIBER, Role.MEDICAL_DIRECTOR})
+
+# capability -> (description for docs/roles.md, roles that hold it)
+CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
+    "patient.search": (
+        "Search and list patients of their locations",
+        frozenset(STAFF_ROLES),
+    ),
+    "patient.view_chart": (
+        "Open a patient's chart: demographics, history, measurements",
+        frozenset(STAFF_ROLES),
+    ),
+    "patient.register": (
+        "Register a new patient and edit demographics and contacts",
+        frozenset({Role.COORDINATOR, Role.NURSE, Role.PRESCRIBER, Role.MEDICAL_DIRECTOR}),
+    ),
+    "patient.edit_clinical_history": (
+        "Add diagnoses, medications and antidepressant trials, allergies, substance use",
+        frozenset(CLINICAL),
+    ),
+    "patient.record_measurements": (
+        "Record height and weight",
+        frozenset(CLINICAL | {Role.COORDINATOR}),
+    ),
+    "patient.view_own_record": (
+        "See their own record in the patient portal (and nobody else's)",
+        frozenset({Role.PATIENT}),
+    ),
+    "audit.view_access_history": (
+        "See who opened or changed a patient's record",
+        frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN}),
+    ),
+    "accounts.manage_users": (
+        "See staff accounts and their locations",
+        frozenset({Role.ADMIN}),
+    ),
+    "accounts.manage_lockouts": (
+        "See locked accounts and lift a lockout",
+        frozenset({Role.ADMIN}),
+    ),
+    "organization.view_locations": (
+        "See every location's details (DEA number, REMS certification)",
+        frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN}),
+    ),
+}
+
+
+def role_has(role: str, capability: str) -> bool:
+    try:
+        return Role(role) in CAPABILITIES[capability][1]
+    except ValueError:
+        return False

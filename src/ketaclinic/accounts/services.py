@@ -1,0 +1,96 @@
+"""Writes to accounts: creating users, lifting lockouts, two-factor enrolment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from axes.utils import reset as axes_reset
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ketaclinic.accounts.roles import Role
+from ketaclinic.audit.models import AuditAction
+from ketaclinic.audit.services import audit_record
+
+if TYPE_CHECKING:
+    from ketaclinic.accounts.models import User
+    from ketaclinic.organization.models import Location
+    from ketaclinic.patients.models import Patient
+
+
+def user_create(
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    first_name: str = "",
+    last_name: str = "",
+    title: str = "",
+    email: str = "",
+    locations: Iterable[Location] = (),
+    patient: Patient | None = None,
+    check_password: bool = True,
+) -> User:
+    """Create an account. Staff need at least one location unless their role sees all;
+    a patient account is linked to exactly one patient."""
+    from ketaclinic.accounts.models import User
+
+    locations = list(locations)
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError(f"The username {username!r} is already taken.")
+    if role is Role.PATIENT and patient is None:
+        raise ValidationError("A patient account needs the patient it belongs to.")
+    if role is not Role.PATIENT and patient is not None:
+        raise ValidationError("Only a patient account is linked to a patient.")
+    if role in {Role.COORDINATOR, Role.NURSE, Role.PRESCRIBER} and not locations:
+        raise ValidationError(f"A {role.label.lower()} must be assigned to at least one location.")
+    user = User(
+        username=username,
+        role=role.value,
+        first_name=first_name,
+        last_name=last_name,
+        title=title,
+        email=email,
+        patient=patient,
+    )
+    if check_password:
+        validate_password(password, user)
+    user.set_password(password)
+    with transaction.atomic():
+        user.full_clean(exclude=["password"])
+        user.save()
+        user.locations.set(locations)
+    return user
+
+
+def lockout_lift(*, actor: User, username: str) -> int:
+    """Clear a brute-force lockout so the user can log in again (admins only)."""
+    if not actor.can("accounts.manage_lockouts"):
+        raise PermissionDenied("Only an administrator can lift a lockout.")
+    with transaction.atomic():
+        cleared = axes_reset(username=username)
+        audit_record(
+            actor=actor,
+            action=AuditAction.LOCKOUT_LIFTED,
+            object_type="user",
+            object_id=username,
+            detail={"attempt_records_cleared": cleared},
+        )
+    return cleared
+
+
+def totp_device_start(*, user: User) -> TOTPDevice:
+    """An unconfirmed authenticator for the user to scan; replaces any earlier
+    unconfirmed one so a half-finished enrolment cannot be used."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+def totp_device_confirm(*, device: TOTPDevice) -> None:
+    """Mark an authenticator as enrolled once the user has entered a right code from it."""
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
