@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PatientsConfig(AppConfig):
+    name = "ketaclinic.patients"
+    verbose_name = "Patient registry"

@@ -1,0 +1,94 @@
+"""Reads of patient data. Each returns querysets whose query count does not grow with rows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from ketaclinic.clinical.codes import MRN_DIGITS, format_mrn
+from ketaclinic.clinical.search import parse_patient_query
+from ketaclinic.patients.models import Patient
+
+if TYPE_CHECKING:
+    from ketaclinic.accounts.models import User
+
+
+def patients_visible_to(user: User) -> QuerySet[Patient]:
+    """Staff see their locations' patients (directors and admins: all); a patient user
+    sees only their own record; anyone else sees nothing."""
+    patients = Patient.objects.select_related("primary_location")
+    if not user.is_authenticated or not user.is_active:
+        return patients.none()
+    if user.role == "patient":
+        return patients.filter(pk=user.patient_id) if user.patient_id else patients.none()
+    if user.sees_all_locations:
+        return patients
+    if user.is_clinic_staff:
+        # Resolve the ids first: an equality on one location lets the database walk the
+        # (location, name) index in order instead of sorting every matching row.
+        location_ids = list(user.locations.values_list("pk", flat=True))
+        if len(location_ids) == 1:
+            return patients.filter(primary_location_id=location_ids[0])
+        return patients.filter(primary_location_id__in=location_ids)
+    return patients.none()
+
+
+def patient_get_for_user(user: User, patient_id: int) -> Patient:
+    """The patient, or 404 when it does not exist or the user may not see it.
+
+    404 (not 403) so that probing ids reveals nothing about other locations' patients.
+    """
+    patient = patients_visible_to(user).filter(pk=patient_id).first()
+    if patient is None:
+        raise Http404("No such patient")
+    return patient
+
+
+def _range_prefix(field: str, prefix: str) -> Q:
+    # A range on the normalised key uses the index on both SQLite and PostgreSQL.
+    return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + "\uffff"})
+
+
+def _mrns_for_digits(digits: str) -> list[str]:
+    if len(digits) == MRN_DIGITS + 1:
+        return [f"KC-{digits[:MRN_DIGITS]}-{digits[MRN_DIGITS]}"]
+    if 0 < len(digits) <= MRN_DIGITS and int(digits) > 0:
+        return [format_mrn(int(digits))]
+    return []
+
+
+def patient_search(
+    user: User, *, text: str = "", location_id: int | None = None
+) -> QuerySet[Patient]:
+    """Patients matching a search box entry: an MRN (with or without prefix and check
+    digit), a date of birth, or the start of last, first or preferred names."""
+    patients = patients_visible_to(user)
+    if location_id is not None:
+        patients = patients.filter(primary_location_id=location_id)
+    query = parse_patient_query(text)
+    if query.mrn is not None:
+        return patients.filter(mrn__in=_mrns_for_digits(query.mrn))
+    if query.birth_date is not None:
+        return patients.filter(date_of_birth=query.birth_date)
+    for word in query.name_words:
+        patients = patients.filter(
+            _range_prefix("last_name_key", word)
+            | _range_prefix("first_name_key", word)
+            | _range_prefix("preferred_name_key", word)
+        )
+    return patients.order_by("last_name_key", "first_name_key", "id")
+
+
+def patient_chart(patient: Patient) -> dict[str, object]:
+    """Everything the chart overview shows, in a fixed number of queries."""
+    measurements = list(patient.measurements.all()[:12])
+    return {
+        "latest_measurement": measurements[0] if measurements else None,
+        "measurements": measurements,
+        "diagnoses": list(patient.diagnoses.all()),
+        "medications": list(patient.medications.all()),
+        "allergies": list(patient.allergies.all()),
+        "substance_use": list(patient.substance_use.all()),
+    }

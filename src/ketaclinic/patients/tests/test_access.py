@@ -1,0 +1,179 @@
+"""Trying to break in: every URL that names a patient, as users who must not see it."""
+
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from ketaclinic.audit.models import AuditEntry
+from ketaclinic.patients.views import HISTORY_KINDS
+
+POST_BODY = {
+    "icd10_code": "F33.2",
+    "description": "x",
+    "status": "active",
+    "weight_kg": "70",
+    "measured_on": "2026-01-01",
+    "name": "x",
+    "substance": "x",
+    "severity": "mild",
+}
+
+
+def _patient_url_templates() -> list[str]:
+    """Every URL pattern with a patient_id, found from the URL configuration itself so
+    a page added later is walked without anyone remembering to list it."""
+    found: list[str] = []
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and ("patient_id" in route):
+                found.append(route)
+
+    walk(get_resolver().url_patterns, "/")
+    return found
+
+
+def _urls(patient_id: int) -> list[str]:
+    """Every patient URL filled in for one patient, each kind of add form included."""
+    urls = []
+    for template in _patient_url_templates():
+        url = re.sub(r"<(int:)?patient_id>", str(patient_id), template)
+        if "<slug:kind>" in url:
+            urls += [url.replace("<slug:kind>", kind) for kind in HISTORY_KINDS]
+        else:
+            urls.append(url)
+    return urls
+
+
+def test_the_walk_finds_the_patient_pages() -> None:
+    templates = _patient_url_templates()
+    # Pages, the add forms and the API all appear; the walk is not silently empty.
+    assert len(templates) >= 7
+    assert any("/api/" in t for t in templates)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("intruder", ["coordinator", "nurse", "prescriber", "patient_user"])
+def test_no_patient_url_opens_another_locations_or_persons_patient(
+    client: Client, clinic: dict[str, Any], intruder: str
+) -> None:
+    client.force_login(clinic[intruder])
+    victim = clinic["patient_boise"]
+    before = AuditEntry.objects.filter(patient_id=victim.pk).count()
+    for url in _urls(victim.pk):
+        for method in ("get", "post"):
+            response = getattr(client, method)(url, POST_BODY)
+            # 405: the URL has no such method at all (read-only API), which leaks nothing.
+            refused = (403, 404, 405) if method == "post" else (403, 404)
+            assert response.status_code in refused, (
+                f"{method.upper()} {url} -> {response.status_code}"
+            )
+            assert victim.legal_last_name.encode() not in response.content
+    # Nothing was written about the victim, and nothing of theirs was logged as seen.
+    assert AuditEntry.objects.filter(patient_id=victim.pk).count() == before
+    assert victim.diagnoses.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_patient_cannot_reach_staff_pages_even_for_their_own_record(
+    client: Client, clinic: dict[str, Any]
+) -> None:
+    client.force_login(clinic["patient_user"])
+    own = clinic["patient_slc"]
+    for url in _urls(own.pk):
+        assert client.get(url).status_code in (403, 404)
+    assert client.get("/patients/").status_code == 403
+    assert client.get("/api/patients").status_code == 403
+
+
+@pytest.mark.django_db
+def test_anonymous_users_are_sent_to_login(client: Client, clinic: dict[str, Any]) -> None:
+    patient = clinic["patient_slc"]
+    for url in _urls(patient.pk):
+        response = client.get(url)
+        if "/api/" in url:
+            assert response.status_code == 401
+        else:
+            assert response.status_code == 302 and "/accounts/login/" in response.url
+    assert client.get("/portal/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_staff_of_the_location_and_directors_open_every_chart_tab(
+    client: Client, clinic: dict[str, Any]
+) -> None:
+    patient = clinic["patient_slc"]
+    pages = ["", "history/", "measurements/", "edit/", "add/diagnosis/", "add/measurement/"]
+    client.force_login(clinic["nurse"])
+    for page in pages:
+        assert client.get(f"/patients/{patient.pk}/{page}").status_code == 200, page
+    assert client.get(f"/patients/{patient.pk}/access/").status_code == 403  # nurses: no
+    client.force_login(clinic["director"])
+    for page in [*pages, "access/"]:
+        assert client.get(f"/patients/{patient.pk}/{page}").status_code == 200, page
+    assert client.get(f"/patients/{clinic['patient_boise'].pk}/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_opening_a_chart_is_audited_and_the_director_sees_it(
+    client: Client, clinic: dict[str, Any]
+) -> None:
+    patient = clinic["patient_slc"]
+    client.force_login(clinic["nurse"])
+    client.get(f"/patients/{patient.pk}/")
+    entry = AuditEntry.objects.filter(patient_id=patient.pk, action="view").last()
+    assert entry.actor_id == clinic["nurse"].pk
+    assert entry.path == f"/patients/{patient.pk}/"
+    assert entry.ip_address == "127.0.0.1"
+    assert entry.object_type == "patient"
+
+    director = Client()
+    director.force_login(clinic["director"])
+    history = director.get(f"/patients/{patient.pk}/access/").content.decode()
+    assert clinic["nurse"].username in history
+    assert f"/patients/{patient.pk}/" in history
+
+
+@pytest.mark.django_db
+def test_search_results_are_audited_with_the_patients_shown(
+    client: Client, clinic: dict[str, Any]
+) -> None:
+    client.force_login(clinic["nurse"])
+    client.get("/patients/?q=love")
+    entry = AuditEntry.objects.filter(action="search").last()
+    assert entry.detail["patient_ids"] == [clinic["patient_slc"].pk]
+    assert entry.detail["query"] == "love"
+
+
+@pytest.mark.django_db
+def test_api_lists_only_visible_patients_and_audits_reads(
+    client: Client, clinic: dict[str, Any]
+) -> None:
+    client.force_login(clinic["nurse"])
+    listing = client.get("/api/patients").json()
+    assert [p["mrn"] for p in listing["results"]] == [clinic["patient_slc"].mrn]
+    assert client.get(f"/api/patients/{clinic['patient_boise'].pk}").status_code == 404
+    one = client.get(f"/api/patients/{clinic['patient_slc'].pk}")
+    assert one.status_code == 200 and one.json()["legal_last_name"] == "Lovelace"
+    assert AuditEntry.objects.filter(
+        action="api_read", patient_id=clinic["patient_slc"].pk
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_portal_shows_only_the_patients_own_record(client: Client, clinic: dict[str, Any]) -> None:
+    client.force_login(clinic["patient_user"])
+    page = client.get("/portal/").content.decode()
+    assert "Lovelace" in page and "Hopper" not in page
+    assert "988" in page
+    assert AuditEntry.objects.filter(
+        action="view", patient_id=clinic["patient_slc"].pk, actor_id=clinic["patient_user"].pk
+    ).exists()
+    client.force_login(clinic["nurse"])
+    assert client.get("/portal/").status_code == 403

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from ketaclinic.patients import views
+
+app_name = "patients"
+
+urlpatterns = [
+    path("", views.patient_list, name="list"),
+    path("new/", views.patient_register, name="register"),
+    path("<int:patient_id>/", views.chart, name="chart"),
+    path("<int:patient_id>/history/", views.chart_history, name="history"),
+    path("<int:patient_id>/measurements/", views.chart_measurements, name="measurements"),
+    path("<int:patient_id>/access/", views.chart_access, name="access"),
+    path("<int:patient_id>/edit/", views.patient_edit, name="edit"),
+    path("<int:patient_id>/add/<slug:kind>/", views.history_add, name="add"),
+]

@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.forms import ModelForm
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from ketaclinic.accounts.decorators import capability_required
+from ketaclinic.accounts.selectors import LOCATION_SESSION_KEY
+from ketaclinic.audit.models import AuditAction
+from ketaclinic.audit.selectors import patient_access_history
+from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
+from ketaclinic.patients import services
+from ketaclinic.patients.forms import (
+    AllergyForm,
+    DiagnosisForm,
+    MeasurementForm,
+    MedicationForm,
+    PatientForm,
+    SubstanceUseForm,
+)
+from ketaclinic.patients.models import Patient
+from ketaclinic.patients.selectors import patient_chart, patient_get_for_user, patient_search
+
+
+def patient_page(capability: str, page: str) -> Callable[..., Callable[..., HttpResponse]]:
+    """Every page about one patient: login, role capability, the patient visible to the
+    user (404 otherwise), and an access entry in the audit log."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        @login_required
+        def wrapped(request: HttpRequest, patient_id: int, **kwargs: Any) -> HttpResponse:
+            if not request.user.can(capability):
+                raise PermissionDenied(f"Your role may not do this ({capability}).")
+            patient = patient_get_for_user(request.user, patient_id)
+            audit_record(
+                actor=request.user,
+                action=AuditAction.VIEW,
+                patient_id=patient.pk,
+                object_type="patient",
+                object_id=patient.pk,
+                detail={"page": page},
+            )
+            return view(request, patient, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+@capability_required("patient.search")
+def patient_list(request: HttpRequest) -> HttpResponse:
+    text = request.GET.get("q", "")[:100]
+    location_id = request.session.get(LOCATION_SESSION_KEY)
+    patients = patient_search(request.user, text=text, location_id=location_id)
+    page = Paginator(patients, settings.KETACLINIC_PAGE_SIZE).get_page(request.GET.get("page"))
+    audit_record_events(
+        actor=request.user,
+        events=[
+            AuditEvent(
+                action=AuditAction.SEARCH,
+                object_type="patient_list",
+                detail={"query": text, "page": page.number, "patient_ids": [p.pk for p in page]},
+            )
+        ],
+    )
+    context = {"page": page, "q": text}
+    template = "patients/_results.html" if request.htmx else "patients/patient_list.html"
+    return render(request, template, context)
+
+
+@capability_required("patient.register")
+def patient_register(request: HttpRequest) -> HttpResponse:
+    form = PatientForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.patient_register(actor=request.user, patient=form.save(commit=False))
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"{patient.display_name} is registered as {patient.mrn}.")
+            return redirect("patients:chart", patient_id=patient.pk)
+    return render(request, "patients/patient_form.html", {"form": form, "patient": None})
+
+
+@patient_page("patient.view_chart", "overview")
+def chart(request: HttpRequest, patient: Patient) -> HttpResponse:
+    return render(
+        request,
+        "patients/chart_overview.html",
+        {"patient": patient, "tab": "overview", **patient_chart(patient)},
+    )
+
+
+@patient_page("patient.view_chart", "history")
+def chart_history(request: HttpRequest, patient: Patient) -> HttpResponse:
+    return render(
+        request,
+        "patients/chart_history.html",
+        {"patient": patient, "tab": "history", **patient_chart(patient)},
+    )
+
+
+@patient_page("patient.view_chart", "measurements")
+def chart_measurements(request: HttpRequest, patient: Patient) -> HttpResponse:
+    measurements = Paginator(patient.measurements.all(), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "patients/chart_measurements.html",
+        {"patient": patient, "tab": "measurements", "page": measurements},
+    )
+
+
+@patient_page("audit.view_access_history", "access_history")
+def chart_access(request: HttpRequest, patient: Patient) -> HttpResponse:
+    page = Paginator(patient_access_history(patient.pk), 50).get_page(request.GET.get("page"))
+    return render(
+        request, "patients/chart_access.html", {"patient": patient, "tab": "access", "page": page}
+    )
+
+
+@patient_page("patient.register", "edit_demographics")
+def patient_edit(request: HttpRequest, patient: Patient) -> HttpResponse:
+    form = PatientForm(request.POST or None, instance=patient, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        changes = {f: form.cleaned_data[f] for f in form.changed_data if f != "version"}
+        if not changes:
+            messages.info(request, "Nothing was changed.")
+            return redirect("patients:chart", patient_id=patient.pk)
+        try:
+            services.patient_update_demographics(
+                actor=request.user,
+                patient=patient,
+                changes=changes,
+                expected_version=form.cleaned_data.get("version") or 0,
+            )
+        except services.StaleEditError as error:
+            form.add_error(None, str(error))
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Saved.")
+            return redirect("patients:chart", patient_id=patient.pk)
+    return render(request, "patients/patient_form.html", {"form": form, "patient": patient})
+
+
+@dataclass(frozen=True)
+class HistoryKind:
+    title: str
+    form: type[ModelForm]
+    save: Callable[..., Any]
+    argument: str
+    capability: str
+    back_to: str
+
+
+HISTORY_KINDS: dict[str, HistoryKind] = {
+    "diagnosis": HistoryKind(
+        "Add a diagnosis",
+        DiagnosisForm,
+        services.diagnosis_add,
+        "diagnosis",
+        "patient.edit_clinical_history",
+        "patients:history",
+    ),
+    "medication": HistoryKind(
+        "Add a medication or antidepressant trial",
+        MedicationForm,
+        services.medication_add,
+        "medication",
+        "patient.edit_clinical_history",
+        "patients:history",
+    ),
+    "allergy": HistoryKind(
+        "Add an allergy",
+        AllergyForm,
+        services.allergy_add,
+        "allergy",
+        "patient.edit_clinical_history",
+        "patients:history",
+    ),
+    "substance-use": HistoryKind(
+        "Add substance use",
+        SubstanceUseForm,
+        services.substance_use_add,
+        "entry",
+        "patient.edit_clinical_history",
+        "patients:history",
+    ),
+    "measurement": HistoryKind(
+        "Record height and weight",
+        MeasurementForm,
+        services.measurement_record,
+        "measurement",
+        "patient.record_measurements",
+        "patients:measurements",
+    ),
+}
+
+
+@patient_page("patient.view_chart", "add_history_item")
+def history_add(request: HttpRequest, patient: Patient, kind: str) -> HttpResponse:
+    spec = HISTORY_KINDS.get(kind)
+    if spec is None:
+        raise Http404("Unknown kind of record")
+    if not request.user.can(spec.capability):
+        raise PermissionDenied("Your role may not add this.")
+    form = spec.form(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            spec.save(
+                actor=request.user, patient=patient, **{spec.argument: form.save(commit=False)}
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Saved.")
+            return redirect(spec.back_to, patient_id=patient.pk)
+    return render(
+        request,
+        "patients/history_form.html",
+        {
+            "patient": patient,
+            "form": form,
+            "title": spec.title,
+            "cancel_url": reverse(spec.back_to, kwargs={"patient_id": patient.pk}),
+        },
+    )
