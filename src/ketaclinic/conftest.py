@@ -1,0 +1,152 @@
+"""Shared fixtures: fast hashing, factories for locations, staff and patients, and
+Playwright driving Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ketaclinic.accounts.roles import Role
+
+# Playwright's sync API runs an event loop in the test thread; Django would otherwise
+# refuse database access from it in live-server tests.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "correct-horse-battery"  # test accounts only
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def make_location(db: None) -> Callable[..., Any]:
+    from ketaclinic.organization.models import Location, Organization
+
+    def make(short_name: str = "SLC", state: str = "UT", tz: str = "America/Denver") -> Location:
+        organization = Organization.objects.first() or Organization.objects.create(name="Test org")
+        return Location.objects.create(
+            organization=organization,
+            short_name=short_name,
+            name=f"{short_name} Clinic",
+            address_line1="1 Main St",
+            city=short_name,
+            state=state,
+            postal_code="84111",
+            timezone=tz,
+            phone="(801) 555-0100",
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., Any]:
+    from ketaclinic.accounts.services import user_create
+
+    counter = iter(range(1, 10_000))
+
+    def make(
+        role: Role | str,
+        locations: list[Any] | None = None,
+        patient: Any = None,
+        username: str | None = None,
+    ) -> Any:
+        role = Role(role)
+        return user_create(
+            username=username or f"{role.value}{next(counter)}",
+            password=PASSWORD,
+            role=role,
+            first_name="Test",
+            last_name=role.label,
+            locations=locations or [],
+            patient=patient,
+            check_password=False,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_patient(db: None) -> Callable[..., Any]:
+    from ketaclinic.patients.models import Patient
+    from ketaclinic.patients.services import mrn_allocate, patient_prepare
+
+    def make(location: Any, first: str = "Ada", last: str = "Lovelace", **fields: Any) -> Patient:
+        patient = Patient(
+            mrn=mrn_allocate()[0],
+            legal_first_name=first,
+            legal_last_name=last,
+            date_of_birth=fields.pop("date_of_birth", date(1980, 4, 2)),
+            sex_at_birth="female",
+            phone="(801) 555-0123",
+            state=location.state,
+            primary_location=location,
+            **fields,
+        )
+        patient_prepare(patient)
+        patient.save()
+        return patient
+
+    return make
+
+
+@pytest.fixture
+def clinic(make_location: Any, make_user: Any, make_patient: Any) -> dict[str, Any]:
+    """Two locations, staff of each role at the first, a nurse at the second, and one
+    patient (with a portal account) at each location."""
+    slc = make_location("SLC", "UT")
+    boise = make_location("Boise", "ID", "America/Boise")
+    patient_slc = make_patient(slc, "Ada", "Lovelace")
+    patient_boise = make_patient(boise, "Grace", "Hopper")
+    return {
+        "slc": slc,
+        "boise": boise,
+        "patient_slc": patient_slc,
+        "patient_boise": patient_boise,
+        "coordinator": make_user(Role.COORDINATOR, [slc]),
+        "nurse": make_user(Role.NURSE, [slc]),
+        "prescriber": make_user(Role.PRESCRIBER, [slc]),
+        "director": make_user(Role.MEDICAL_DIRECTOR),
+        "admin": make_user(Role.ADMIN),
+        "nurse_boise": make_user(Role.NURSE, [boise]),
+        "patient_user": make_user(Role.PATIENT, patient=patient_slc),
+        "patient_user_boise": make_user(Role.PATIENT, patient=patient_boise),
+    }
+
+
+# Playwright: Debian's Chromium, launched by path (no browser download is possible).
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium."
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

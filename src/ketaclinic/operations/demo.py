@@ -1,0 +1,482 @@
+"""The fictional demo clinic: deterministic from a fixed seed, dated relative to today.
+
+Every person, number and address here is invented. Phone numbers use the 555-01xx
+range reserved for fiction; emails use example.org.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from ketaclinic.accounts.models import User
+from ketaclinic.accounts.roles import Role
+from ketaclinic.accounts.services import user_create
+from ketaclinic.audit.models import AuditAction
+from ketaclinic.audit.services import audit_record
+from ketaclinic.clinical.search import name_key
+from ketaclinic.operations.maintenance import database_analyze
+from ketaclinic.organization.models import Location, Organization
+from ketaclinic.patients.models import (
+    Adherence,
+    Allergy,
+    AllergySeverity,
+    BodyMeasurement,
+    Diagnosis,
+    Medication,
+    MedicationClass,
+    Patient,
+    SexAtBirth,
+    SubstanceUse,
+    SubstanceUseStatus,
+    TrialOutcome,
+)
+from ketaclinic.patients.services import mrn_allocate
+
+DEMO_SEED = 20261121
+DEMO_PASSWORD = "ketaclinic-demo"  # noqa: S105 - demo data only; production has no demo accounts
+DEFAULT_PATIENTS = 60
+BATCH_SIZE = 1000
+
+LOCATIONS = [
+    # short name, name, street, city, state, zip, tz, phone, DEA, REMS certified
+    ("SLC", "Salt Lake City Clinic", "455 E 400 S, Suite 210", "Salt Lake City", "UT", "84111",
+     "America/Denver", "(801) 555-0140", "BK1234563", True),
+    ("Boise", "Boise Clinic", "1020 W Main St", "Boise", "ID", "83702",
+     "America/Boise", "(208) 555-0160", "FK7654325", True),
+    ("Portland", "Portland Clinic", "2340 NW Westover Rd", "Portland", "OR", "97210",
+     "America/Los_Angeles", "(503) 555-0180", "BK2468134", False),
+]  # fmt: skip
+
+# username, role, first, last, title, location short names
+STAFF = [
+    ("coordinator", Role.COORDINATOR, "Maya", "Okafor", "", ["SLC"]),
+    ("nurse", Role.NURSE, "Daniel", "Reyes", "RN", ["SLC"]),
+    ("prescriber", Role.PRESCRIBER, "Priya", "Raman", "MD", ["SLC", "Boise"]),
+    ("director", Role.MEDICAL_DIRECTOR, "Helen", "Marsh", "MD", []),
+    ("admin", Role.ADMIN, "Sam", "Whitaker", "", []),
+    ("coordinator.boise", Role.COORDINATOR, "Lena", "Fischer", "", ["Boise"]),
+    ("nurse.boise", Role.NURSE, "Tom", "Nakamura", "RN", ["Boise"]),
+    ("coordinator.portland", Role.COORDINATOR, "Jordan", "Blake", "", ["Portland"]),
+    ("nurse.portland", Role.NURSE, "Aisha", "Bello", "RN", ["Portland"]),
+    ("prescriber.portland", Role.PRESCRIBER, "Marcus", "Lind", "PMHNP", ["Portland"]),
+]  # fmt: skip
+
+FIRST_NAMES = {
+    SexAtBirth.FEMALE: ["Emma", "Olivia", "Sofia", "Grace", "Hannah", "Mia", "Ava", "Chloe",
+                        "Leah", "Nora", "Ruth", "Ana", "Mei", "Fatima", "Julia", "Rosa",
+                        "Claire", "Ines", "Aaliyah", "Kateryna", "Yuki", "Brooke", "Tessa"],
+    SexAtBirth.MALE: ["Liam", "Noah", "James", "Ethan", "Lucas", "Mateo", "Owen", "Caleb",
+                      "David", "Samuel", "Wei", "Omar", "Andre", "Tyler", "Ravi", "Jonah",
+                      "Marco", "Kenji", "Elijah", "Pavel", "Diego", "Henry", "Isaac"],
+}  # fmt: skip
+LAST_NAMES = [
+    "Anderson", "Baker", "Castillo", "Chen", "Christensen", "Dahl", "Evans", "Flores",
+    "García", "Hansen", "Harris", "Ito", "Jensen", "Johnson", "Kim", "Larsen", "Lopez",
+    "Martin", "Morales", "Müller", "Nguyen", "Olsen", "Patel", "Peterson", "Quinn", "Ramos",
+    "Robinson", "Sato", "Schmidt", "Smith", "Sørensen", "Taylor", "Thompson", "Torres",
+    "Walker", "Warner", "White", "Young", "Zhang", "Novak", "Haddad", "Begay", "Yazzie",
+]  # fmt: skip
+NICKNAMES = {
+    "Samuel": "Sam",
+    "Elijah": "Eli",
+    "Kateryna": "Katya",
+    "Elizabeth": "Liz",
+    "Isaac": "Ike",
+    "Hannah": "Annie",
+    "David": "Dave",
+    "James": "Jim",
+    "Julia": "Jules",
+    "Olivia": "Liv",
+    "Henry": "Hank",
+    "Matthew": "Matt",
+}
+STREETS = [
+    "Maple Ave",
+    "Cedar St",
+    "Canyon Rd",
+    "Lakeview Dr",
+    "Aspen Way",
+    "Pioneer Blvd",
+    "Willow Ln",
+    "Ridge Rd",
+    "Orchard St",
+    "Juniper Ct",
+    "River Rd",
+    "Sunset Dr",
+]
+CITIES = {"UT": ["Salt Lake City", "Provo", "Ogden", "Sandy", "Murray"],
+          "ID": ["Boise", "Meridian", "Nampa", "Eagle"],
+          "OR": ["Portland", "Beaverton", "Gresham", "Hillsboro"],
+          "WA": ["Vancouver", "Camas"], "NV": ["Reno"]}  # fmt: skip
+
+# name, mg/day options
+ANTIDEPRESSANTS = [
+    ("Sertraline", [100, 150, 200]), ("Escitalopram", [10, 20]), ("Fluoxetine", [20, 40, 60]),
+    ("Bupropion XL", [150, 300, 450]), ("Venlafaxine XR", [150, 225]),
+    ("Duloxetine", [60, 90, 120]), ("Mirtazapine", [30, 45]), ("Vortioxetine", [10, 20]),
+    ("Citalopram", [20, 40]), ("Paroxetine", [20, 40]), ("Desvenlafaxine", [50, 100]),
+]  # fmt: skip
+OTHER_MEDICATIONS = [
+    ("Lorazepam", MedicationClass.BENZODIAZEPINE, [1, 2]),
+    ("Clonazepam", MedicationClass.BENZODIAZEPINE, [0.5, 1]),
+    ("Zolpidem", MedicationClass.NON_BENZO_HYPNOTIC, [5, 10]),
+    ("Aripiprazole", MedicationClass.ANTIPSYCHOTIC, [2, 5]),
+    ("Quetiapine", MedicationClass.ANTIPSYCHOTIC, [50, 100]),
+    ("Lisinopril", MedicationClass.ANTIHYPERTENSIVE, [10, 20]),
+    ("Amlodipine", MedicationClass.ANTIHYPERTENSIVE, [5, 10]),
+    ("Methylphenidate ER", MedicationClass.PSYCHOSTIMULANT, [18, 36]),
+    ("Levothyroxine", MedicationClass.OTHER, [0.05, 0.1]),
+]  # fmt: skip
+DIAGNOSES = [
+    ("F33.2", "Major depressive disorder, recurrent, severe without psychotic features"),
+    ("F33.1", "Major depressive disorder, recurrent, moderate"),
+    ("F32.2", "Major depressive disorder, single episode, severe without psychotic features"),
+]
+COMORBID = [
+    ("F41.1", "Generalized anxiety disorder"),
+    ("F43.10", "Post-traumatic stress disorder, unspecified"),
+    ("F31.4", "Bipolar disorder, current episode depressed, severe, without psychotic features"),
+    ("I10", "Essential (primary) hypertension"),
+]
+ALCOHOL_PATTERNS = [
+    (SubstanceUseStatus.CURRENT, "1-2 drinks a week"),
+    (SubstanceUseStatus.CURRENT, "A glass of wine at weekends"),
+    (SubstanceUseStatus.PAST, "Stopped drinking two years ago"),
+    (SubstanceUseStatus.NEVER, ""),
+]
+ALLERGIES = [
+    ("Penicillin", "Hives"),
+    ("Sulfonamides", "Rash"),
+    ("Latex", "Contact dermatitis"),
+    ("Codeine", "Nausea and vomiting"),
+    ("Shellfish", "Throat swelling"),
+]
+
+
+@dataclass
+class DemoResult:
+    organization: Organization
+    patients_created: int
+    staff_created: int
+
+
+def demo_is_seeded() -> bool:
+    return Organization.objects.exists()
+
+
+def _dea_number(prefix: str, rng: random.Random) -> str:
+    digits = [rng.randrange(10) for _ in range(6)]
+    check = (digits[0] + digits[2] + digits[4] + 2 * (digits[1] + digits[3] + digits[5])) % 10
+    return prefix + "".join(map(str, digits)) + str(check)
+
+
+def _phone(rng: random.Random, area: str) -> str:
+    return f"({area}) 555-01{rng.randrange(100):02d}"
+
+
+AREA_CODES = {"UT": "801", "ID": "208", "OR": "503", "WA": "360", "NV": "775"}
+
+
+def seed_organization(rng: random.Random) -> tuple[Organization, list[Location]]:
+    organization = Organization.objects.create(
+        name="Clearwater Ketamine Health (demo)",
+        phone="(801) 555-0100",
+        website="https://clearwater.example.org",
+    )
+    locations = []
+    for short, name, street, city, state, zip_code, tz, phone, _dea, rems in LOCATIONS:
+        location = Location(
+            organization=organization,
+            short_name=short,
+            name=name,
+            address_line1=street,
+            city=city,
+            state=state,
+            postal_code=zip_code,
+            timezone=tz,
+            phone=phone,
+            dea_registration_number=_dea_number(_dea[:2], rng),
+            spravato_rems_certified=rems,
+            spravato_rems_certification_number=f"REMS-{rng.randrange(10**6):06d}" if rems else "",
+        )
+        location.full_clean()
+        location.save()
+        locations.append(location)
+    return organization, locations
+
+
+def seed_staff(locations: list[Location]) -> list[User]:
+    by_short = {loc.short_name: loc for loc in locations}
+    return [
+        user_create(
+            username=username,
+            password=DEMO_PASSWORD,
+            role=role,
+            first_name=first,
+            last_name=last,
+            title=title,
+            email=f"{username}@clearwater.example.org",
+            locations=[by_short[s] for s in shorts],
+            check_password=False,
+        )
+        for username, role, first, last, title, shorts in STAFF
+    ]
+
+
+def _make_patient(rng: random.Random, mrn: str, location: Location, today: date) -> Patient:
+    sex = rng.choice(
+        [SexAtBirth.FEMALE, SexAtBirth.FEMALE, SexAtBirth.MALE, SexAtBirth.MALE, SexAtBirth.FEMALE]
+    )
+    first = rng.choice(FIRST_NAMES[sex])
+    last = rng.choice(LAST_NAMES)
+    preferred = NICKNAMES.get(first, "") if rng.random() < 0.4 else ""
+    state = location.state if rng.random() < 0.85 else rng.choice(["WA", "NV", "UT", "ID", "OR"])
+    area = AREA_CODES[state]
+    age_days = rng.randrange(19 * 365, 78 * 365)
+    pronouns = {SexAtBirth.FEMALE: "she/her", SexAtBirth.MALE: "he/him"}[sex]
+    gender_identity = ""
+    if rng.random() < 0.06:
+        pronouns, gender_identity = "they/them", "Non-binary"
+    contact_last = rng.choice(LAST_NAMES)
+    contact_first = rng.choice(FIRST_NAMES[rng.choice(list(FIRST_NAMES))])
+    escort_first = rng.choice(FIRST_NAMES[SexAtBirth.FEMALE])
+    relationship = rng.choice(["Spouse", "Partner", "Parent", "Sibling", "Friend"])
+    return Patient(
+        mrn=mrn, legal_first_name=first, legal_last_name=last, preferred_name=preferred,
+        first_name_key=name_key(first), last_name_key=name_key(last),
+        preferred_name_key=name_key(preferred),
+        date_of_birth=today - timedelta(days=age_days), sex_at_birth=sex,
+        gender_identity=gender_identity, pronouns=pronouns,
+        phone=_phone(rng, area), email=f"{name_key(first)}.{mrn[-5:]}@example.org",
+        address_line1=f"{rng.randrange(100, 9999)} {rng.choice(STREETS)}",
+        city=rng.choice(CITIES[state]), state=state,
+        postal_code=f"{rng.randrange(83000, 98000)}",
+        emergency_contact_name=f"{contact_first} {contact_last}",
+        emergency_contact_relationship=relationship,
+        emergency_contact_phone=_phone(rng, area),
+        escort_name="" if rng.random() < 0.1 else f"{escort_first} {contact_last}",
+        escort_phone=_phone(rng, area),
+        primary_location=location,
+        created_at=timezone.now() - timedelta(days=rng.randrange(1, 400)),
+    )  # fmt: skip
+
+
+def _history(rng: random.Random, patient: Patient, today: date, clinician: User) -> dict[str, list]:
+    """Diagnoses, failed antidepressant trials, other medications and measurements that
+    tell a believable treatment-resistant depression story."""
+    rows: dict[str, list] = {"dx": [], "med": [], "allergy": [], "substance": [], "measure": []}
+    episode_start = today - timedelta(days=rng.randrange(200, 1500))
+    code, text = rng.choice(DIAGNOSES)
+    rows["dx"].append(
+        Diagnosis(
+            patient=patient,
+            icd10_code=code,
+            description=text,
+            onset_date=episode_start,
+            is_primary=True,
+            recorded_by=clinician,
+        )
+    )
+    for comorbid in rng.sample(COMORBID, k=rng.choice([0, 1, 1, 2])):
+        rows["dx"].append(
+            Diagnosis(
+                patient=patient,
+                icd10_code=comorbid[0],
+                description=comorbid[1],
+                recorded_by=clinician,
+                onset_date=episode_start - timedelta(days=rng.randrange(0, 3000)),
+            )
+        )
+    trials = rng.sample(ANTIDEPRESSANTS, k=rng.choice([2, 2, 3, 3, 4]))
+    start = episode_start + timedelta(days=14)
+    for index, (name, doses) in enumerate(trials):
+        weeks = rng.choice([4, 6, 8, 8, 10, 12, 16])
+        current = index == len(trials) - 1 and rng.random() < 0.7
+        stop = None if current else start + timedelta(weeks=weeks + 2)
+        rows["med"].append(
+            Medication(
+                patient=patient,
+                name=name,
+                medication_class=MedicationClass.ANTIDEPRESSANT,
+                dose_mg_per_day=Decimal(rng.choice(doses)),
+                started_on=start,
+                stopped_on=stop,
+                is_current=current,
+                weeks_at_dose=weeks,
+                in_current_episode=True,
+                adherence=rng.choice([Adherence.GOOD, Adherence.GOOD, Adherence.PARTIAL]),
+                trial_outcome=TrialOutcome.ONGOING
+                if current
+                else rng.choice(
+                    [
+                        TrialOutcome.NO_RESPONSE,
+                        TrialOutcome.NO_RESPONSE,
+                        TrialOutcome.PARTIAL_RESPONSE,
+                        TrialOutcome.INTOLERANCE,
+                    ]
+                ),
+                directions="Once daily",
+                recorded_by=clinician,
+            )
+        )
+        start = (stop or today) + timedelta(days=7)
+    for name, klass, doses in rng.sample(OTHER_MEDICATIONS, k=rng.choice([0, 1, 1, 2])):
+        rows["med"].append(
+            Medication(
+                patient=patient,
+                name=name,
+                medication_class=klass,
+                dose_mg_per_day=Decimal(str(rng.choice(doses))),
+                started_on=episode_start,
+                is_current=True,
+                directions="As prescribed",
+                recorded_by=clinician,
+            )
+        )
+    if rng.random() < 0.3:
+        substance, reaction = rng.choice(ALLERGIES)
+        rows["allergy"].append(
+            Allergy(
+                patient=patient,
+                substance=substance,
+                reaction=reaction,
+                severity=rng.choice(list(AllergySeverity)),
+                recorded_by=clinician,
+            )
+        )
+    alcohol_status, alcohol_pattern = rng.choice(ALCOHOL_PATTERNS)
+    rows["substance"].append(
+        SubstanceUse(
+            patient=patient,
+            substance="Alcohol",
+            status=alcohol_status,
+            amount_and_frequency=alcohol_pattern,
+            recorded_by=clinician,
+        )
+    )
+    if rng.random() < 0.2:
+        rows["substance"].append(
+            SubstanceUse(
+                patient=patient,
+                substance="Cannabis",
+                status=SubstanceUseStatus.PAST,
+                last_use_on=today - timedelta(days=rng.randrange(400, 3000)),
+                recorded_by=clinician,
+            )
+        )
+    male = patient.sex_at_birth == SexAtBirth.MALE
+    height = Decimal(rng.randrange(1680, 1920) if male else rng.randrange(1530, 1780)) / 10
+    weight = Decimal(rng.randrange(620, 1150) if male else rng.randrange(500, 1000)) / 10
+    for visit in range(rng.randrange(2, 6)):
+        rows["measure"].append(
+            BodyMeasurement(
+                patient=patient,
+                measured_on=today - timedelta(days=30 * visit + rng.randrange(0, 10)),
+                height_cm=height if visit == 0 else None,
+                weight_kg=(weight + Decimal(rng.randrange(-20, 21)) / 10).quantize(Decimal("0.1")),
+                recorded_by=clinician,
+            )
+        )
+    return rows
+
+
+def seed_patients(
+    *,
+    count: int,
+    locations: list[Location],
+    clinicians: dict[int, User],
+    rng: random.Random,
+    progress: Callable[[int], None] = lambda n: None,
+) -> list[Patient]:
+    """Create `count` patients with histories in batches, calling progress(n) per batch."""
+    today = timezone.localdate()
+    mrns = mrn_allocate(count)
+    first_patients: list[Patient] = []
+    for batch_start in range(0, count, BATCH_SIZE):
+        batch_mrns = mrns[batch_start : batch_start + BATCH_SIZE]
+        with transaction.atomic():
+            patients = [
+                _make_patient(rng, mrn, locations[(batch_start + i) % len(locations)], today)
+                for i, mrn in enumerate(batch_mrns)
+            ]
+            Patient.objects.bulk_create(patients)
+            rows: dict[str, list] = {
+                "dx": [],
+                "med": [],
+                "allergy": [],
+                "substance": [],
+                "measure": [],
+            }
+            for patient in patients:
+                for key, items in _history(
+                    rng, patient, today, clinicians[patient.primary_location_id]
+                ).items():
+                    rows[key].extend(items)
+            Diagnosis.objects.bulk_create(rows["dx"])
+            Medication.objects.bulk_create(rows["med"])
+            Allergy.objects.bulk_create(rows["allergy"])
+            SubstanceUse.objects.bulk_create(rows["substance"])
+            BodyMeasurement.objects.bulk_create(rows["measure"])
+        if not first_patients:
+            first_patients = patients[:5]
+        progress(len(patients))
+    return first_patients
+
+
+def seed_demo(
+    *, patients: int = DEFAULT_PATIENTS, progress: Callable[[int], None] = lambda n: None
+) -> DemoResult:
+    """Seed the whole demo clinic into an empty database."""
+    if demo_is_seeded():
+        raise RuntimeError(
+            "The database already has an organization; demo data goes only into an empty one."
+        )
+    rng = random.Random(DEMO_SEED)
+    with transaction.atomic():
+        organization, locations = seed_organization(rng)
+        staff = seed_staff(locations)
+    clinicians = {}
+    for location in locations:
+        clinicians[location.pk] = next(
+            u
+            for u in staff
+            if u.role in {Role.NURSE, Role.PRESCRIBER} and location in u.locations.all()
+        )
+    first = seed_patients(
+        count=patients, locations=locations, clinicians=clinicians, rng=rng, progress=progress
+    )
+    if first:
+        user_create(
+            username="patient",
+            password=DEMO_PASSWORD,
+            role=Role.PATIENT,
+            first_name=first[0].legal_first_name,
+            last_name=first[0].legal_last_name,
+            patient=first[0],
+            check_password=False,
+        )
+    audit_record(
+        actor=None,
+        action=AuditAction.SEED,
+        object_type="demo",
+        detail={"patients": patients, "staff": len(staff), "seed": DEMO_SEED},
+    )
+    database_analyze()
+    return DemoResult(organization, patients, len(staff))
+
+
+DEMO_ACCOUNTS = [
+    ("coordinator", "Coordinator, Salt Lake City: requests, registration, scheduling"),
+    ("nurse", "Nurse, Salt Lake City: session monitoring"),
+    ("prescriber", "Prescriber, Salt Lake City and Boise: eligibility and dosing"),
+    ("director", "Medical director: all locations, audit, DEA and REMS"),
+    ("admin", "Administrator: accounts and lockouts"),
+    ("patient", "Patient portal: one patient's own record"),
+]

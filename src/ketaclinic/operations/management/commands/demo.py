@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from ketaclinic.operations.demo import (
+    DEFAULT_PATIENTS,
+    DEMO_ACCOUNTS,
+    DEMO_PASSWORD,
+    demo_is_seeded,
+    seed_demo,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed the fictional demo clinic (three locations, staff of every role, patients with "
+        "histories) into an empty database. Deterministic from a fixed seed; never use in "
+        "production, it creates accounts with a published password."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--patients",
+            type=int,
+            default=DEFAULT_PATIENTS,
+            help=f"How many patients to create (default {DEFAULT_PATIENTS}; up to 100000 or more).",
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Do nothing (but list the demo accounts) when the database already has data.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from django.conf import settings
+
+        if settings.PRODUCTION:
+            raise CommandError("The demo clinic is refused when KETACLINIC_ENV=production.")
+        if options["patients"] < 1:
+            raise CommandError("--patients must be at least 1.")
+        if demo_is_seeded():
+            if options["if_empty"]:
+                self.stdout.write("The database already has a clinic; not seeding again.")
+                self._print_accounts()
+                return
+            raise CommandError(
+                "The database already has an organization. Demo data only goes into an empty "
+                "database (delete var/ketaclinic.sqlite3 to start over)."
+            )
+        started = time.monotonic()
+        with tqdm(total=options["patients"], unit="patients", desc="Seeding demo clinic") as bar:
+            seed_demo(patients=options["patients"], progress=bar.update)
+        elapsed = time.monotonic() - started
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo clinic ready: {options['patients']} patients in {elapsed:.1f} s."
+            )
+        )
+        self._print_accounts()
+
+    def _print_accounts(self) -> None:
+        self.stdout.write("\nDemo accounts (password for all: " + DEMO_PASSWORD + "):")
+        for username, what in DEMO_ACCOUNTS:
+            self.stdout.write(f"  {username:<12} {what}")
+        self.stdout.write("Log in at /accounts/login/\n")
