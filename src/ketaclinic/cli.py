@@ -19,6 +19,7 @@ ketaclinic runs a ketamine / esketamine treatment program. Commands:
   demo                  seed the fictional demo clinic (--patients N, --if-empty)
   createuser            add a staff or patient account (--role ROLE)
   audit verify          check that the audit log's hash chain is intact
+  score                 score an instrument response (score phq9 2 1 0 ...; --json, --csv)
 
 Any other Django management command is passed through (check, shell, dbshell,
 changepassword, ...). `ketaclinic COMMAND --help` explains one command.
