@@ -5,10 +5,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.security import django_auth
 
+from ketaclinic.measures.api import router as measures_router
 from ketaclinic.patients.api import router as patients_router
 
 api = NinjaAPI(title="ketaclinic API", version="1", auth=django_auth, urls_namespace="api")
 api.add_router("/", patients_router)
+api.add_router("/", measures_router)
 
 
 @api.exception_handler(PermissionDenied)

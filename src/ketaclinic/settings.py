@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "ketaclinic.organization",
     "ketaclinic.accounts",
     "ketaclinic.patients",
+    "ketaclinic.measures",
     "ketaclinic.audit",
     "ketaclinic.portal",
     "ketaclinic.operations",
@@ -243,6 +244,13 @@ STORAGES = {
 }
 
 KETACLINIC_PAGE_SIZE = env_int("KETACLINIC_PAGE_SIZE", 25)
+
+# Measurement-based care.
+KETACLINIC_SELF_REPORT_LINK_HOURS = env_int("KETACLINIC_SELF_REPORT_LINK_HOURS", 72)
+# Unacknowledged safety alerts older than this escalate to the medical director.
+KETACLINIC_ALERT_ESCALATION_HOURS = env_int("KETACLINIC_ALERT_ESCALATION_HOURS", 24)
+# A due questionnaire becomes overdue this many days after its due date.
+KETACLINIC_QUESTIONNAIRE_GRACE_DAYS = env_int("KETACLINIC_QUESTIONNAIRE_GRACE_DAYS", 2)
 
 LOGGING = {
     "version": 1,

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("ketaclinic.accounts.urls")),
     path("patients/", include("ketaclinic.patients.urls")),
     path("portal/", include("ketaclinic.portal.urls")),
+    path("", include("ketaclinic.measures.urls")),
     path("api/", api.urls),
 ]
 

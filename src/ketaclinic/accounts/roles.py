@@ -63,6 +63,30 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
         "See their own record in the patient portal (and nobody else's)",
         frozenset({Role.PATIENT}),
     ),
+    "measures.view_scores": (
+        "See questionnaire scores, trends and item answers on the chart",
+        frozenset(STAFF_ROLES),
+    ),
+    "measures.record_responses": (
+        "Enter clinician ratings (MADRS, CADSS, MOAA/S, C-SSRS) or a paper questionnaire",
+        frozenset(CLINICAL),
+    ),
+    "measures.send_self_report": (
+        "Send a patient a questionnaire link",
+        frozenset(CLINICAL | {Role.COORDINATOR}),
+    ),
+    "measures.manage_schedule": (
+        "Set which questionnaires are due when, and see the due and overdue list",
+        frozenset(CLINICAL | {Role.COORDINATOR}),
+    ),
+    "alerts.view_worklist": (
+        "See the safety-alert worklist for their locations (directors: all, with escalations)",
+        frozenset(CLINICAL),
+    ),
+    "alerts.acknowledge": (
+        "Acknowledge a suicide-risk alert with the action taken",
+        frozenset(CLINICAL),
+    ),
     "audit.view_access_history": (
         "See who opened or changed a patient's record",
         frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN}),

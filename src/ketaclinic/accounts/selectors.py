@@ -72,6 +72,16 @@ def home_overview(user: User, *, location_id: int | None) -> dict[str, object]:
             location.patient_count = counts.get(location.pk, 0)
         overview["locations"] = locations
         overview["recent_audit"] = list(recent_audit_entries(limit=10))
+    if user.can("alerts.view_worklist"):
+        from ketaclinic.measures.selectors import alert_summary, open_alerts_for
+
+        overview["alert_summary"] = alert_summary(user)
+        overview["open_alerts"] = list(open_alerts_for(user, location_id=location_id)[:8])
+    if user.can("measures.manage_schedule"):
+        from ketaclinic.measures.selectors import due_questionnaires, overdue_before
+
+        overview["due"] = list(due_questionnaires(user, location_id=location_id)[:8])
+        overview["overdue_before"] = overdue_before()
     if user.can("accounts.manage_lockouts"):
         overview["locked_out"] = list(locked_out_attempts()[:10])
         overview["staff_count"] = staff_users().count()

@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
+from ketaclinic.measures.selectors import open_self_reports
 from ketaclinic.organization.selectors import crisis_line
 from ketaclinic.patients.selectors import patient_chart, patient_get_for_user
 
@@ -35,5 +36,6 @@ def home(request: HttpRequest) -> HttpResponse:
             "crisis": crisis_line(),
             "medications": [m for m in chart["medications"] if m.is_current],
             "allergies": chart["allergies"],
+            "questionnaires": open_self_reports(patient),
         },
     )

@@ -22,9 +22,14 @@ POST_BODY = {
 }
 
 
+# URL parameters that name a patient or one of the patient's records.
+PATIENT_KEYS = ("patient_id", "alert_id", "request_id", "response_id")
+API_BODY = {"instrument": "phq9", "answers": [0] * 9, "context": "between_sessions"}
+
+
 def _patient_url_templates() -> list[str]:
-    """Every URL pattern with a patient_id, found from the URL configuration itself so
-    a page added later is walked without anyone remembering to list it."""
+    """Every URL pattern naming a patient or a patient's record, found from the URL
+    configuration itself so a page added later is walked without anyone listing it."""
     found: list[str] = []
 
     def walk(patterns: list[Any], prefix: str) -> None:
@@ -32,18 +37,42 @@ def _patient_url_templates() -> list[str]:
             route = prefix + str(pattern.pattern)
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, route)
-            elif isinstance(pattern, URLPattern) and ("patient_id" in route):
+            elif isinstance(pattern, URLPattern) and any(k in route for k in PATIENT_KEYS):
                 found.append(route)
 
     walk(get_resolver().url_patterns, "/")
     return found
 
 
-def _urls(patient_id: int) -> list[str]:
-    """Every patient URL filled in for one patient, each kind of add form included."""
+def _victim_records(patient: Any, director: Any) -> dict[str, int]:
+    """A response (with its alert) and an open questionnaire link for the patient."""
+    from ketaclinic.measures.services import response_record, self_report_request_create
+
+    response = response_record(
+        actor=director,
+        patient=patient,
+        instrument_key="phq9",
+        answers=[1] * 9,
+        context="between_sessions",
+    )
+    request, _token = self_report_request_create(
+        actor=director, patient=patient, instrument_keys=["phq9"], context="pre_session"
+    )
+    return {
+        "patient_id": patient.pk,
+        "alert_id": response.safety_alerts.get().pk,
+        "request_id": request.pk,
+        "response_id": response.pk,
+    }
+
+
+def _urls(ids: dict[str, int]) -> list[str]:
+    """Every such URL filled in for one patient's records, each add form kind included."""
     urls = []
     for template in _patient_url_templates():
-        url = re.sub(r"<(int:)?patient_id>", str(patient_id), template)
+        url = template.replace("<slug:instrument_key>", "phq9")
+        for key, value in ids.items():
+            url = re.sub(rf"<(int:)?{key}>", str(value), url)
         if "<slug:kind>" in url:
             urls += [url.replace("<slug:kind>", kind) for kind in HISTORY_KINDS]
         else:
@@ -51,11 +80,19 @@ def _urls(patient_id: int) -> list[str]:
     return urls
 
 
+def _post(client: Client, url: str) -> Any:
+    if url.startswith("/api/"):
+        return client.post(url, API_BODY, content_type="application/json")
+    return client.post(url, POST_BODY)
+
+
 def test_the_walk_finds_the_patient_pages() -> None:
     templates = _patient_url_templates()
-    # Pages, the add forms and the API all appear; the walk is not silently empty.
-    assert len(templates) >= 7
+    # Pages, add forms, scores, alerts, the portal form and the API: never silently empty.
+    assert len(templates) >= 14
     assert any("/api/" in t for t in templates)
+    assert any("alert_id" in t for t in templates)
+    assert any("request_id" in t for t in templates)
 
 
 @pytest.mark.django_db
@@ -63,12 +100,14 @@ def test_the_walk_finds_the_patient_pages() -> None:
 def test_no_patient_url_opens_another_locations_or_persons_patient(
     client: Client, clinic: dict[str, Any], intruder: str
 ) -> None:
-    client.force_login(clinic[intruder])
     victim = clinic["patient_boise"]
+    ids = _victim_records(victim, clinic["director"])
+    client.force_login(clinic[intruder])
     before = AuditEntry.objects.filter(patient_id=victim.pk).count()
-    for url in _urls(victim.pk):
+    responses_before = victim.assessment_responses.count()
+    for url in _urls(ids):
         for method in ("get", "post"):
-            response = getattr(client, method)(url, POST_BODY)
+            response = client.get(url) if method == "get" else _post(client, url)
             # 405: the URL has no such method at all (read-only API), which leaks nothing.
             refused = (403, 404, 405) if method == "post" else (403, 404)
             assert response.status_code in refused, (
@@ -78,16 +117,27 @@ def test_no_patient_url_opens_another_locations_or_persons_patient(
     # Nothing was written about the victim, and nothing of theirs was logged as seen.
     assert AuditEntry.objects.filter(patient_id=victim.pk).count() == before
     assert victim.diagnoses.count() == 0
+    assert victim.assessment_responses.count() == responses_before
+    assert victim.safety_alerts.get().acknowledged_at is None
 
 
 @pytest.mark.django_db
 def test_a_patient_cannot_reach_staff_pages_even_for_their_own_record(
     client: Client, clinic: dict[str, Any]
 ) -> None:
-    client.force_login(clinic["patient_user"])
     own = clinic["patient_slc"]
-    for url in _urls(own.pk):
-        assert client.get(url).status_code in (403, 404)
+    ids = _victim_records(own, clinic["director"])
+    client.force_login(clinic["patient_user"])
+    # A patient reads their own responses through the API and answers their own
+    # questionnaire in the portal; every staff page stays closed.
+    own_allowed = {
+        f"/api/patients/{own.pk}/responses",
+        f"/api/responses/{ids['response_id']}",
+        f"/portal/questionnaires/{ids['request_id']}/",
+    }
+    for url in _urls(ids):
+        status = client.get(url).status_code
+        assert status == 200 if url in own_allowed else status in (403, 404), (url, status)
     assert client.get("/patients/").status_code == 403
     assert client.get("/api/patients").status_code == 403
 
@@ -95,7 +145,7 @@ def test_a_patient_cannot_reach_staff_pages_even_for_their_own_record(
 @pytest.mark.django_db
 def test_anonymous_users_are_sent_to_login(client: Client, clinic: dict[str, Any]) -> None:
     patient = clinic["patient_slc"]
-    for url in _urls(patient.pk):
+    for url in _urls(_victim_records(patient, clinic["director"])):
         response = client.get(url)
         if "/api/" in url:
             assert response.status_code == 401

@@ -23,12 +23,16 @@ def test_simultaneous_registrations_all_save_with_distinct_mrns(
         try:
             for i in range(5):
                 patient = Patient(
-                    legal_first_name=f"Worker{worker}", legal_last_name=f"Patient{i}",
-                    date_of_birth=date(1980, 1, 1 + i), sex_at_birth="female",
-                    phone="(801) 555-0100", state="UT", primary_location=location,
+                    legal_first_name=f"Worker{worker}",
+                    legal_last_name=f"Patient{i}",
+                    date_of_birth=date(1980, 1, 1 + i),
+                    sex_at_birth="female",
+                    phone="(801) 555-0100",
+                    state="UT",
+                    primary_location=location,
                 )
                 patient_register(actor=coordinators[worker], patient=patient)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
         finally:
             connections.close_all()

@@ -1,0 +1,56 @@
+// Questionnaire pages: show progress, and keep answers in this browser until they are
+// sent, so a dropped connection or a reload loses nothing. Cleared after a successful send.
+(function () {
+  const form = document.querySelector("form.self-report");
+  if (!form) return;
+  const key = form.dataset.storageKey;
+  const questions = Array.from(form.querySelectorAll("[data-question]"));
+  const bar = document.querySelector("[data-progress]");
+  const text = document.querySelector("[data-progress-text]");
+
+  function load() {
+    try { return JSON.parse(localStorage.getItem(key) || "{}"); } catch (e) { return {}; }
+  }
+  function save() {
+    const answers = {};
+    form.querySelectorAll("input[type=radio]:checked").forEach((input) => {
+      answers[input.name] = input.value;
+    });
+    try { localStorage.setItem(key, JSON.stringify(answers)); } catch (e) { /* private mode */ }
+  }
+  function progress() {
+    const done = questions.filter((q) => q.querySelector("input:checked")).length;
+    if (bar) bar.value = done;
+    if (text) text.textContent = done + " of " + questions.length + " answered";
+  }
+
+  const saved = load();
+  Object.entries(saved).forEach(([name, value]) => {
+    const input = form.querySelector(`input[name="${CSS.escape(name)}"][value="${CSS.escape(value)}"]`);
+    if (input && !form.querySelector(`input[name="${CSS.escape(name)}"]:checked`)) input.checked = true;
+  });
+  progress();
+
+  form.addEventListener("change", () => { save(); progress(); });
+  form.addEventListener("submit", (event) => {
+    const missing = questions.find((q) => !q.querySelector("input:checked"));
+    if (missing) {
+      event.preventDefault();
+      missing.classList.add("has-error");
+      missing.scrollIntoView({ behavior: "smooth", block: "center" });
+      const first = missing.querySelector("input");
+      if (first) first.focus();
+      if (text) text.textContent = "Please answer every question (" + text.textContent + ")";
+      return;
+    }
+    save();
+  });
+  // Coming back with the browser's back button restores the page from its cache.
+  window.addEventListener("pageshow", progress);
+})();
+// On the thank-you page the answers are safely on the server: forget the browser copy.
+(function () {
+  if (document.querySelector("[data-answers-sent]")) {
+    Object.keys(localStorage).filter((k) => k.startsWith("kc-answers-")).forEach((k) => localStorage.removeItem(k));
+  }
+})();
