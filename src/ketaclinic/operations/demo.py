@@ -21,6 +21,7 @@ from ketaclinic.accounts.services import user_create
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.search import name_key
+from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, seed_measures
 from ketaclinic.operations.maintenance import database_analyze
 from ketaclinic.organization.models import Location, Organization
 from ketaclinic.patients.models import (
@@ -462,6 +463,10 @@ def seed_demo(
             patient=first[0],
             check_password=False,
         )
+    measured = list(
+        Patient.objects.select_related("primary_location").order_by("pk")[:MEASURED_PATIENTS]
+    )
+    seed_measures(patients=measured, clinicians=clinicians, rng=rng)
     audit_record(
         actor=None,
         action=AuditAction.SEED,
