@@ -32,6 +32,8 @@ INSTRUMENT_KEYS: tuple[str, ...] = (
 )
 OVERRIDES_ENV = "KETACLINIC_INSTRUMENT_OVERRIDES"
 REMISSION_OPERATORS = ("<", "<=")
+# Keys an override file may hold: the two things it may change, and labels for people.
+OVERRIDE_KEYS = frozenset({"item", "remission", "resourceType", "id", "title", "note"})
 
 
 class UnknownInstrumentError(KeyError):
@@ -88,6 +90,13 @@ def _apply_override(definition: dict[str, Any], path: Path) -> None:
         raise InstrumentOverrideError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(local, dict):
         raise InstrumentOverrideError(f"{path}: must hold a JSON object")
+    # Anything else would be silently ignored, and a clinic would believe it had changed
+    # a scoring rule or cut-off that it had not.
+    unknown = sorted(set(local) - OVERRIDE_KEYS)
+    if unknown:
+        raise InstrumentOverrideError(
+            f"{path}: only 'item' wording and 'remission' can be overridden, not {unknown}"
+        )
     items = {item["linkId"]: item for item in definition["item"]}
     for entry in local.get("item", []):
         link_id = entry.get("linkId") if isinstance(entry, dict) else None

@@ -467,7 +467,6 @@ def test_override_changes_wording_and_remission_only(tmp_path: Path) -> None:
             {"linkId": "9", "text": "Thoughts that you would be better off dead (local wording)"},
             {"linkId": "1", "answerOption": [{"extension-value": 9}]},
         ],
-        "scoring": {"max": 99, "bands": [], "alerts": []},
         "remission": {"operator": "<=", "value": 4, "source": "Clinic protocol 2026-01"},
     }
     (tmp_path / "phq9.json").write_text(json.dumps(override))
@@ -512,6 +511,9 @@ def test_override_folder_comes_from_the_environment(
         ({"remission": {"operator": "<", "value": 99}}, "within the total's range"),
         ({"remission": {"operator": "<", "value": True}}, "whole number"),
         ([], "JSON object"),
+        # A cut-off under "scoring" would be ignored; refusing it beats a silent no-op.
+        ({"scoring": {"remission": {"operator": "<", "value": 4}}}, "not \\['scoring'\\]"),
+        ({"alerts": []}, "only 'item' wording and 'remission'"),
     ],
 )
 def test_bad_override_files_are_refused(tmp_path: Path, override: object, message: str) -> None:

@@ -53,6 +53,10 @@ def test_phone_phq9_with_item_9_raises_an_alert_the_nurse_acknowledges(
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Hello {patient.called_name}")
     questions = page.locator("fieldset.question")
     expect(questions).to_have_count(9)
+    # Readable at 200% zoom: half the CSS width, and still nothing runs off the side.
+    page.set_viewport_size({"width": PHONE["width"] // 2, "height": PHONE["height"] // 2})
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] // 2
+    page.set_viewport_size(PHONE)
 
     # Cannot send with questions unanswered: the first missing one is pointed out.
     page.get_by_role("button", name="Send my answers").click()
