@@ -4,6 +4,7 @@ Playwright driving Debian's Chromium."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable
 from datetime import date
@@ -150,3 +151,26 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def demo(live_server: Any) -> str:
+    """A small demo clinic behind a live server; returns its base URL."""
+    from ketaclinic.operations.demo import seed_demo
+
+    seed_demo(patients=12)
+    return str(live_server.url)
+
+
+def log_in(page: Any, base: str, username: str) -> None:
+    """Log in through the real form with the demo password and wait to leave the page."""
+    from playwright.sync_api import expect
+
+    from ketaclinic.operations.demo import DEMO_PASSWORD
+
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
+    page.wait_for_load_state()

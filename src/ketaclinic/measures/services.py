@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from ketaclinic.measures.models import (
     ScheduleRule,
     SelfReportRequest,
 )
-from ketaclinic.patients.selectors import patients_visible_to
+from ketaclinic.patients.services import require_patient_access
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
@@ -42,13 +42,6 @@ class AlreadyAcknowledgedError(Exception):
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _require(actor: User, capability: str, patient: Patient) -> None:
-    if not actor.can(capability):
-        raise PermissionDenied(f"Your role may not do this ({capability}).")
-    if not patients_visible_to(actor).filter(pk=patient.pk).exists():
-        raise PermissionDenied("This patient is not at one of your locations.")
 
 
 def _record(
@@ -123,7 +116,7 @@ def response_record(
     *, actor: User, patient: Patient, instrument_key: str, answers: Sequence[int], context: str
 ) -> AssessmentResponse:
     """A clinician enters a rating (MADRS, CADSS, MOAA/S) or a paper questionnaire."""
-    _require(actor, "measures.record_responses", patient)
+    require_patient_access(actor, patient, "measures.record_responses")
     with transaction.atomic():
         return _record(
             actor=actor,
@@ -144,7 +137,7 @@ def self_report_request_create(
     valid_hours: int | None = None,
 ) -> tuple[SelfReportRequest, str]:
     """A single-use link for the patient; returns the request and the token (shown once)."""
-    _require(actor, "measures.send_self_report", patient)
+    require_patient_access(actor, patient, "measures.send_self_report")
     if not instrument_keys:
         raise ValidationError("Choose at least one questionnaire.")
     hours = valid_hours or settings.KETACLINIC_SELF_REPORT_LINK_HOURS
@@ -213,7 +206,7 @@ def self_report_submit(
 def alert_acknowledge(*, actor: User, alert: SafetyAlert, action: str, note: str) -> SafetyAlert:
     """A clinician records what was done about a suicide-risk signal. Both the action and
     a note are required; the first acknowledgement stands and is never overwritten."""
-    _require(actor, "alerts.acknowledge", alert.patient)
+    require_patient_access(actor, alert.patient, "alerts.acknowledge")
     if action not in AlertAction.values:
         raise ValidationError("Choose the action taken.")
     if not note.strip():
@@ -250,7 +243,7 @@ def schedule_rule_set(
     starts_on: date | None = None,
 ) -> ScheduleRule:
     """Replace the patient's rule for one instrument (None interval = once, at baseline)."""
-    _require(actor, "measures.manage_schedule", patient)
+    require_patient_access(actor, patient, "measures.manage_schedule")
     if interval_days is not None and not 1 <= interval_days <= 365:
         raise ValidationError("The interval must be between 1 and 365 days.")
     starts_on = starts_on or timezone.localdate()
@@ -278,7 +271,7 @@ def schedule_rule_set(
 
 
 def schedule_rule_stop(*, actor: User, rule: ScheduleRule) -> None:
-    _require(actor, "measures.manage_schedule", rule.patient)
+    require_patient_access(actor, rule.patient, "measures.manage_schedule")
     with transaction.atomic():
         ScheduleRule.objects.filter(pk=rule.pk).update(is_active=False)
         audit_record(

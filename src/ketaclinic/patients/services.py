@@ -40,7 +40,8 @@ def _require(actor: User, capability: str) -> None:
         raise PermissionDenied(f"Your role may not do this ({capability}).")
 
 
-def _require_patient_access(actor: User, patient: Patient, capability: str) -> None:
+def require_patient_access(actor: User, patient: Patient, capability: str) -> None:
+    """Every write about a patient: the role holds the capability and sees the patient."""
     _require(actor, capability)
     if not patients_visible_to(actor).filter(pk=patient.pk).exists():
         raise PermissionDenied("This patient is not at one of your locations.")
@@ -97,7 +98,7 @@ def patient_update_demographics(
 ) -> Patient:
     """Apply changed demographic fields, refusing when the record changed since the
     editor opened it (expected_version), so nobody silently overwrites a colleague."""
-    _require_patient_access(actor, patient, "patient.register")
+    require_patient_access(actor, patient, "patient.register")
     if "primary_location" in changes:
         _require_location(actor, changes["primary_location"])
     with transaction.atomic():
@@ -130,7 +131,7 @@ def patient_update_demographics(
 def _add_history_item(
     *, actor: User, patient: Patient, item: models.Model, capability: str, object_type: str
 ) -> Any:
-    _require_patient_access(actor, patient, capability)
+    require_patient_access(actor, patient, capability)
     item.patient = patient  # type: ignore[attr-defined]
     item.recorded_by = actor  # type: ignore[attr-defined]
     item.full_clean()

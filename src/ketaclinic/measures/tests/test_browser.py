@@ -1,6 +1,5 @@
 """Real Chromium: a patient answers on a phone, the nurse acts on the alert, trends draw."""
 
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,28 +10,14 @@ from playwright.sync_api import Page, expect
 
 from ketaclinic.accounts.models import User
 from ketaclinic.audit.models import AuditEntry
+from ketaclinic.conftest import log_in
 from ketaclinic.measures.models import SafetyAlert, SelfReportRequest
 from ketaclinic.measures.services import self_report_request_create
-from ketaclinic.operations.demo import DEMO_PASSWORD, seed_demo
 from ketaclinic.patients.models import Patient
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def demo(live_server: Any) -> str:
-    seed_demo(patients=12)
-    return str(live_server.url)
-
-
-def log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
 
 
 def _link(base: str, patient: Patient, **kwargs: Any) -> tuple[SelfReportRequest, str]:

@@ -1,13 +1,11 @@
 """Real Chromium against a live server with the demo clinic: what people actually do."""
 
-import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from ketaclinic.operations.demo import DEMO_PASSWORD, seed_demo
+from ketaclinic.conftest import log_in
 from ketaclinic.patients.models import Patient
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,21 +18,6 @@ HOMES = {
     "admin": ("/administration/", "Administration"),
     "patient": ("/portal/", "Hello,"),
 }
-
-
-@pytest.fixture
-def demo(live_server: Any) -> str:
-    seed_demo(patients=12)
-    return str(live_server.url)
-
-
-def log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
-    page.wait_for_load_state()
 
 
 @pytest.mark.parametrize("username", list(HOMES))
