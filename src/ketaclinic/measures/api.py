@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from ketaclinic.audit.models import AuditAction
@@ -108,7 +108,7 @@ def get_response(request: HttpRequest, response_id: int) -> AssessmentResponse:
 @router.post("/patients/{patient_id}/responses", response={201: ResponseOut})
 def create_response(
     request: HttpRequest, patient_id: int, payload: ResponseIn
-) -> tuple[int, AssessmentResponse]:
+) -> Status[AssessmentResponse]:
     """Record a response entered by a clinician; alerts are raised as on the pages."""
     if not request.user.can("measures.record_responses"):
         raise PermissionDenied("Your role may not record responses.")
@@ -123,4 +123,4 @@ def create_response(
         )
     except ValidationError as error:
         raise HttpError(400, "; ".join(error.messages)) from error
-    return 201, response
+    return Status(201, response)
