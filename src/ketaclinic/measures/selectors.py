@@ -20,7 +20,7 @@ from ketaclinic.measures.models import (
     ScheduleRule,
     SelfReportRequest,
 )
-from ketaclinic.patients.selectors import patients_visible_to
+from ketaclinic.patients.selectors import patient_scope
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
@@ -35,7 +35,7 @@ def escalation_cutoff(now: datetime | None = None) -> datetime:
 def open_alerts_for(user: User, *, location_id: int | None = None) -> QuerySet[SafetyAlert]:
     """Unacknowledged alerts the user's care team must act on, oldest first."""
     alerts = SafetyAlert.objects.filter(
-        acknowledged_at__isnull=True, patient__in=patients_visible_to(user)
+        patient_scope(user), acknowledged_at__isnull=True
     ).select_related("patient", "patient__primary_location", "response")
     if location_id is not None:
         alerts = alerts.filter(location_id=location_id)
@@ -44,9 +44,7 @@ def open_alerts_for(user: User, *, location_id: int | None = None) -> QuerySet[S
 
 def recent_acknowledged_alerts(user: User, *, limit: int = 20) -> QuerySet[SafetyAlert]:
     return (
-        SafetyAlert.objects.filter(
-            acknowledged_at__isnull=False, patient__in=patients_visible_to(user)
-        )
+        SafetyAlert.objects.filter(patient_scope(user), acknowledged_at__isnull=False)
         .select_related("patient", "acknowledged_by", "response")
         .order_by("-acknowledged_at")[:limit]
     )
@@ -56,7 +54,7 @@ def alert_get_for_user(user: User, alert_id: int) -> SafetyAlert:
     from django.http import Http404
 
     alert = (
-        SafetyAlert.objects.filter(pk=alert_id, patient__in=patients_visible_to(user))
+        SafetyAlert.objects.filter(patient_scope(user), pk=alert_id)
         .select_related("patient", "patient__primary_location", "response", "acknowledged_by")
         .first()
     )
@@ -83,7 +81,7 @@ def due_questionnaires(
     """Active schedule rules due today or earlier for the user's patients, most overdue first."""
     today = today or timezone.localdate()
     rules = ScheduleRule.objects.filter(
-        is_active=True, next_due_on__lte=today, patient__in=patients_visible_to(user)
+        patient_scope(user), is_active=True, next_due_on__lte=today
     ).select_related("patient", "patient__primary_location")
     if location_id is not None:
         rules = rules.filter(patient__primary_location_id=location_id)

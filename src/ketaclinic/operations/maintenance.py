@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import connections
 
 
@@ -15,7 +13,3 @@ def database_analyze(using: str = "default") -> None:
     """
     with connections[using].cursor() as cursor:
         cursor.execute("ANALYZE")
-
-
-def analyze_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
-    database_analyze(using)

@@ -86,6 +86,9 @@ class Patient(models.Model):
                 fields=["primary_location", "preferred_name_key"], name="patient_loc_preferred"
             ),
             models.Index(fields=["primary_location", "date_of_birth"], name="patient_loc_dob"),
+            # "Recently registered" on home pages.
+            models.Index(fields=["-created_at", "-id"], name="patient_recent"),
+            models.Index(fields=["primary_location", "-created_at"], name="patient_loc_recent"),
         ]
 
     def __str__(self) -> str:

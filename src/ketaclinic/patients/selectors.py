@@ -35,6 +35,23 @@ def patients_visible_to(user: User) -> QuerySet[Patient]:
     return patients.none()
 
 
+def patient_scope(user: User, *, via: str = "patient") -> Q:
+    """The same visibility as patients_visible_to, as a condition on records that point to a
+    patient through `via`. All-location roles get no condition at all, so lists of alerts
+    or schedules never drag the whole patient table into a subquery."""
+    nothing = Q(pk__in=[])
+    if not user.is_authenticated or not user.is_active:
+        return nothing
+    if user.role == "patient":
+        return Q(**{f"{via}_id": user.patient_id}) if user.patient_id else nothing
+    if user.sees_all_locations:
+        return Q()
+    if user.is_clinic_staff:
+        location_ids = list(user.locations.values_list("pk", flat=True))
+        return Q(**{f"{via}__primary_location_id__in": location_ids})
+    return nothing
+
+
 def patient_get_for_user(user: User, patient_id: int) -> Patient:
     """The patient, or 404 when it does not exist or the user may not see it.
 

@@ -5,6 +5,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -157,3 +158,17 @@ def test_serve_runs_the_real_server_on_the_chosen_port(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=10)
     assert (tmp_path / "ketaclinic.sqlite3").exists()
+
+
+def test_migrate_refreshes_planner_statistics(make_location: Any, make_patient: Any) -> None:
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("sqlite_stat1 is SQLite's statistics table")
+    make_patient(make_location())  # SQLite records nothing for an empty table
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS sqlite_stat1")
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM sqlite_stat1 WHERE idx = 'patient_recent'")
+        assert cursor.fetchone()[0] == 1
