@@ -31,6 +31,18 @@ def current_location_id(request: HttpRequest, locations: list[Location]) -> int 
     return None
 
 
+def chosen_location_id(request: HttpRequest) -> int | None:
+    """The location picked in the switcher, or None (all of the user's locations).
+
+    A stale choice (a location since removed from the user) counts as no choice, so a list
+    never looks empty just because of an old session value.
+    """
+    chosen = request.session.get(LOCATION_SESSION_KEY)
+    if chosen is None or not request.user.is_authenticated:
+        return None
+    return int(chosen) if locations_for(request.user).filter(pk=chosen).exists() else None
+
+
 def locked_out_attempts() -> QuerySet[AccessAttempt]:
     """Accounts currently locked by django-axes (failures at or above the limit)."""
     return AccessAttempt.objects.filter(
@@ -73,10 +85,13 @@ def home_overview(user: User, *, location_id: int | None) -> dict[str, object]:
         overview["locations"] = locations
         overview["recent_audit"] = list(recent_audit_entries(limit=10))
     if user.can("alerts.view_worklist"):
-        from ketaclinic.measures.selectors import alert_summary, open_alerts_for
+        from ketaclinic.measures.selectors import alert_summary, escalated_alerts, open_alerts_for
 
-        overview["alert_summary"] = alert_summary(user)
+        overview["alert_summary"] = alert_summary(user, location_id=location_id)
         overview["open_alerts"] = list(open_alerts_for(user, location_id=location_id)[:8])
+        if user.sees_all_locations:
+            # Escalations reach the director whatever location the switcher shows.
+            overview["escalated_alerts"] = list(escalated_alerts(user)[:10])
     if user.can("measures.manage_schedule"):
         from ketaclinic.measures.selectors import due_questionnaires, overdue_before
 

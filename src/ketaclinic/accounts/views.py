@@ -22,12 +22,15 @@ from ketaclinic.accounts.forms import LiftLockoutForm, LoginForm, TokenForm
 from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.selectors import (
     LOCATION_SESSION_KEY,
+    chosen_location_id,
     home_overview,
     locations_for,
     locked_out_attempts,
     staff_users,
 )
 from ketaclinic.accounts.services import lockout_lift, totp_device_confirm, totp_device_start
+from ketaclinic.audit.models import AuditAction
+from ketaclinic.audit.services import audit_record
 
 ROLE_HOME_URLS = {
     Role.COORDINATOR: "accounts:home_coordinator",
@@ -55,7 +58,21 @@ def home(request: HttpRequest) -> HttpResponse:
 def _staff_home(request: HttpRequest, role: Role, template: str) -> HttpResponse:
     if request.user.role_enum is not role:
         return redirect(ROLE_HOME_URLS[request.user.role_enum])
-    overview = home_overview(request.user, location_id=request.session.get(LOCATION_SESSION_KEY))
+    overview = home_overview(request.user, location_id=chosen_location_id(request))
+    # Home pages name patients (recent, alerts, due): that is a read of patient data.
+    shown_alerts = [*overview.get("open_alerts", []), *overview.get("escalated_alerts", [])]
+    patient_ids = {p.pk for p in overview["recent_patients"]}
+    patient_ids |= {a.patient_id for a in shown_alerts}
+    patient_ids |= {rule.patient_id for rule in overview.get("due", [])}
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        object_type="home",
+        detail={
+            "patient_ids": sorted(patient_ids),
+            "alert_ids": sorted({a.pk for a in shown_alerts}),
+        },
+    )
     return render(request, template, {"overview": overview, "role": role})
 
 

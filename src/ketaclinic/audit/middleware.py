@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
 from ketaclinic.audit.context import current_ip_address, current_path
+
+# URL arguments that are secrets (single-use questionnaire tokens): never written to the log.
+SECRET_URL_ARGUMENTS = ("token",)
 
 
 class AuditContextMiddleware:
@@ -21,3 +25,14 @@ class AuditContextMiddleware:
         finally:
             current_ip_address.reset(ip_token)
             current_path.reset(path_token)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: dict[str, Any]
+    ) -> None:
+        """Once the URL is resolved, blank out secret arguments in the recorded path."""
+        path = request.get_full_path()
+        for name in SECRET_URL_ARGUMENTS:
+            secret = kwargs.get(name)
+            if secret:
+                path = path.replace(str(secret), "[redacted]")
+        current_path.set(path[:300])

@@ -99,6 +99,10 @@ class Instrument:
     remission_source: str
     source: str
     alert_rules: tuple[AlertRule, ...] = ()
+    # Whether "response" (a 50% fall from baseline) is a defined outcome for this scale:
+    # true for the depression-severity scales of clinical-reference.md section 2 only.
+    # A fall in MOAA/S is deeper sedation, never a treatment response.
+    response_applies: bool = False
     # name -> 0-based item indexes summed into that subscale (CADSS-6)
     subscales: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
@@ -189,6 +193,7 @@ def _build_instrument(key: str, override_dir: str | None) -> Instrument:
             AlertRule(index_of[rule["item"]], rule["above"], rule["alert"])
             for rule in scoring.get("alerts", [])
         ),
+        response_applies=bool(scoring.get("response_applies", False)),
         subscales=tuple(
             (name, tuple(index_of[link_id] for link_id in link_ids))
             for name, link_ids in scoring.get("subscales", {}).items()

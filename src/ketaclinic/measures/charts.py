@@ -105,14 +105,18 @@ def trend_chart(
         bands.append(BandRect(band.name, _css_name(band.name), top, round(bottom - top, 1)))
     lines = []
     if baseline is not None and baseline.total is not None:
-        lines.append(Line(f"Baseline {baseline.total}", "line-baseline", y_of(baseline.total)))
+        when = f"{localtime(baseline.completed_at):%b %-d}"
         lines.append(
-            Line(
-                f"Response (50% of baseline) {baseline.total / 2:g}",
-                "line-response",
-                y_of(baseline.total / 2),
-            )
+            Line(f"Baseline {baseline.total} ({when})", "line-baseline", y_of(baseline.total))
         )
+        if instrument.response_applies:
+            lines.append(
+                Line(
+                    f"Response (50% of baseline) {baseline.total / 2:g}",
+                    "line-response",
+                    y_of(baseline.total / 2),
+                )
+            )
     if instrument.remission_value is not None:
         lines.append(
             Line(

@@ -35,16 +35,24 @@ def escalation_cutoff(now: datetime | None = None) -> datetime:
 def open_alerts_for(user: User, *, location_id: int | None = None) -> QuerySet[SafetyAlert]:
     """Unacknowledged alerts the user's care team must act on, oldest first."""
     alerts = SafetyAlert.objects.filter(
-        patient_scope(user), acknowledged_at__isnull=True
+        patient_scope(user, via="patient"), acknowledged_at__isnull=True
     ).select_related("patient", "patient__primary_location", "response")
     if location_id is not None:
-        alerts = alerts.filter(location_id=location_id)
+        # The patient's current location: an alert follows a patient who moves.
+        alerts = alerts.filter(patient__primary_location_id=location_id)
     return alerts.order_by("raised_at", "id")
+
+
+def escalated_alerts(user: User) -> QuerySet[SafetyAlert]:
+    """Open alerts older than the escalation time (KETACLINIC_ALERT_ESCALATION_HOURS)."""
+    return open_alerts_for(user).filter(raised_at__lt=escalation_cutoff())
 
 
 def recent_acknowledged_alerts(user: User, *, limit: int = 20) -> QuerySet[SafetyAlert]:
     return (
-        SafetyAlert.objects.filter(patient_scope(user), acknowledged_at__isnull=False)
+        SafetyAlert.objects.filter(
+            patient_scope(user, via="patient"), acknowledged_at__isnull=False
+        )
         .select_related("patient", "acknowledged_by", "response")
         .order_by("-acknowledged_at")[:limit]
     )
@@ -54,7 +62,7 @@ def alert_get_for_user(user: User, alert_id: int) -> SafetyAlert:
     from django.http import Http404
 
     alert = (
-        SafetyAlert.objects.filter(patient_scope(user), pk=alert_id)
+        SafetyAlert.objects.filter(patient_scope(user, via="patient"), pk=alert_id)
         .select_related("patient", "patient__primary_location", "response", "acknowledged_by")
         .first()
     )
@@ -63,12 +71,21 @@ def alert_get_for_user(user: User, alert_id: int) -> SafetyAlert:
     return alert
 
 
-def alert_summary(user: User) -> dict[str, int]:
+def alert_summary(user: User, *, location_id: int | None = None) -> dict[str, int]:
     """Open and escalated counts for a home page, in one query."""
-    counts = open_alerts_for(user).aggregate(
+    counts = open_alerts_for(user, location_id=location_id).aggregate(
         open=Count("id"), escalated=Count("id", filter=Q(raised_at__lt=escalation_cutoff()))
     )
     return {"open": counts["open"] or 0, "escalated": counts["escalated"] or 0}
+
+
+def patient_alert_history(patient: Patient, *, limit: int = 20) -> list[SafetyAlert]:
+    """The patient's alerts, open and acknowledged, newest first."""
+    return list(
+        SafetyAlert.objects.filter(patient=patient)
+        .select_related("acknowledged_by")
+        .order_by("-raised_at")[:limit]
+    )
 
 
 def patient_open_alert_count(patient: Patient) -> int:
@@ -81,7 +98,7 @@ def due_questionnaires(
     """Active schedule rules due today or earlier for the user's patients, most overdue first."""
     today = today or timezone.localdate()
     rules = ScheduleRule.objects.filter(
-        patient_scope(user), is_active=True, next_due_on__lte=today
+        patient_scope(user, via="patient"), is_active=True, next_due_on__lte=today
     ).select_related("patient", "patient__primary_location")
     if location_id is not None:
         rules = rules.filter(patient__primary_location_id=location_id)
@@ -103,11 +120,21 @@ class InstrumentTrend:
     chart: TrendChart | None
 
 
+def baseline_of(responses: list[AssessmentResponse]) -> AssessmentResponse:
+    """The most recent response recorded in a baseline context, else the first response.
+
+    Response is measured from the course baseline (clinical-reference.md section 2); the
+    latest baseline wins so a new course, or a corrected baseline, re-baselines the trend.
+    """
+    baselines = [r for r in responses if r.context == ResponseContext.BASELINE]
+    return baselines[-1] if baselines else responses[0]
+
+
 def patient_trends(patient: Patient) -> list[InstrumentTrend]:
     """Per instrument the patient has answered: responses, baseline, status and chart.
 
-    Baseline: the first response recorded in a baseline context, else the first response
-    (clinical-reference.md section 2: response is measured from the course baseline).
+    Responder/remitter status is shown only for scales where response is a defined outcome
+    (Instrument.response_applies); other scales show their trend alone.
     """
     by_key: dict[str, list[AssessmentResponse]] = {}
     for response in AssessmentResponse.objects.filter(patient=patient).order_by(
@@ -120,12 +147,10 @@ def patient_trends(patient: Patient) -> list[InstrumentTrend]:
         if not responses:
             continue
         instrument = get_instrument(key)
-        baseline = next(
-            (r for r in responses if r.context == ResponseContext.BASELINE), responses[0]
-        )
+        baseline = baseline_of(responses)
         latest = responses[-1]
         status = None
-        if latest.total is not None:
+        if instrument.response_applies and latest.total is not None:
             status = response_status(
                 instrument, baseline_total=baseline.total, current_total=latest.total
             )

@@ -17,6 +17,7 @@ from django.utils import timezone
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
 from ketaclinic.clinical.scoring import InvalidResponseError, UnknownInstrumentError, score
+from ketaclinic.instruments import INSTRUMENT_KEYS
 from ketaclinic.measures.models import (
     AlertAction,
     AssessmentResponse,
@@ -25,15 +26,19 @@ from ketaclinic.measures.models import (
     ScheduleRule,
     SelfReportRequest,
 )
+from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import require_patient_access
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
-    from ketaclinic.patients.models import Patient
 
 
 class LinkClosedError(Exception):
     """The questionnaire link was already used, has expired, or never existed."""
+
+    def __init__(self, request: SelfReportRequest | None = None) -> None:
+        super().__init__("This questionnaire link is no longer open.")
+        self.request = request
 
 
 class AlreadyAcknowledgedError(Exception):
@@ -138,8 +143,14 @@ def self_report_request_create(
 ) -> tuple[SelfReportRequest, str]:
     """A single-use link for the patient; returns the request and the token (shown once)."""
     require_patient_access(actor, patient, "measures.send_self_report")
+    instrument_keys = list(dict.fromkeys(instrument_keys))  # a key twice is one questionnaire
     if not instrument_keys:
         raise ValidationError("Choose at least one questionnaire.")
+    unknown = [key for key in instrument_keys if key not in INSTRUMENT_KEYS]
+    if unknown:
+        raise ValidationError(f"Unknown questionnaire: {', '.join(unknown)}.")
+    if context not in ResponseContext.values:
+        raise ValidationError(f"Unknown context {context!r}.")
     hours = valid_hours or settings.KETACLINIC_SELF_REPORT_LINK_HOURS
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -169,7 +180,7 @@ def self_report_open(token: str) -> SelfReportRequest:
         .first()
     )
     if request is None or not request.is_open:
-        raise LinkClosedError
+        raise LinkClosedError(request)
     return request
 
 
@@ -185,7 +196,7 @@ def self_report_submit(
     with transaction.atomic():
         locked = SelfReportRequest.objects.select_for_update().get(pk=request.pk)
         if not locked.is_open:
-            raise LinkClosedError
+            raise LinkClosedError(locked)
         responses = [
             _record(
                 actor=actor,
@@ -248,6 +259,9 @@ def schedule_rule_set(
         raise ValidationError("The interval must be between 1 and 365 days.")
     starts_on = starts_on or timezone.localdate()
     with transaction.atomic():
+        # Two people saving a rule at once queue here instead of one hitting the
+        # one-active-rule constraint with an error.
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
         ScheduleRule.objects.filter(
             patient=patient, instrument_key=instrument_key, is_active=True
         ).update(is_active=False)

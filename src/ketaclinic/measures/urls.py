@@ -13,6 +13,11 @@ urlpatterns = [
     ),
     path("patients/<int:patient_id>/scores/send/", views.send, name="send"),
     path("patients/<int:patient_id>/scores/schedule/", views.schedule, name="schedule"),
+    path(
+        "patients/<int:patient_id>/scores/schedule/<int:rule_id>/stop/",
+        views.schedule_stop,
+        name="schedule_stop",
+    ),
     path("alerts/", views.worklist, name="worklist"),
     path("alerts/<int:alert_id>/", views.alert_detail, name="alert"),
     path("questionnaires/due/", views.due, name="due"),

@@ -11,10 +11,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from ketaclinic.accounts.decorators import capability_required
-from ketaclinic.accounts.selectors import LOCATION_SESSION_KEY
+from ketaclinic.accounts.selectors import chosen_location_id
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.scoring import UnknownInstrumentError, get_instrument
+from ketaclinic.instruments import INSTRUMENT_KEYS
 from ketaclinic.measures import services
 from ketaclinic.measures.forms import (
     AcknowledgeForm,
@@ -29,7 +30,9 @@ from ketaclinic.measures.selectors import (
     due_questionnaires,
     escalation_cutoff,
     open_alerts_for,
+    open_self_reports,
     overdue_before,
+    patient_alert_history,
     patient_schedule,
     patient_trends,
     recent_acknowledged_alerts,
@@ -49,15 +52,10 @@ def scores(request: HttpRequest, patient: Patient) -> HttpResponse:
             "tab": "scores",
             "trends": patient_trends(patient),
             "schedule": patient_schedule(patient),
-            "alerts": patient.safety_alerts.select_related("acknowledged_by").order_by(
-                "-raised_at"
-            )[:20],
-            "open_requests": [
-                r for r in patient.self_report_requests.order_by("-created_at")[:10] if r.is_open
-            ],
-            "clinician_instruments": [
-                get_instrument(k) for k in ("madrs", "cadss", "moaas", "cssrs-screen", "phq9")
-            ],
+            "alerts": patient_alert_history(patient),
+            "open_requests": open_self_reports(patient),
+            # Any instrument can be entered by a clinician (ratings, or a paper form).
+            "clinician_instruments": [get_instrument(k) for k in INSTRUMENT_KEYS],
         },
     )
 
@@ -161,9 +159,22 @@ def schedule(request: HttpRequest, patient: Patient) -> HttpResponse:
     )
 
 
+@patient_page("measures.manage_schedule", "schedule_stop")
+def schedule_stop(request: HttpRequest, patient: Patient, rule_id: int) -> HttpResponse:
+    rule = patient.measurement_schedule.filter(pk=rule_id, is_active=True).first()
+    if rule is None:
+        raise Http404("No such active rule")
+    if request.method != "POST" or request.POST.get("confirm") != "yes":
+        messages.info(request, "Tick the box to confirm stopping that schedule.")
+        return redirect("measures:schedule", patient_id=patient.pk)
+    services.schedule_rule_stop(actor=request.user, rule=rule)
+    messages.success(request, f"Stopped: {rule}.")
+    return redirect("measures:schedule", patient_id=patient.pk)
+
+
 @capability_required("alerts.view_worklist")
 def worklist(request: HttpRequest) -> HttpResponse:
-    alerts = open_alerts_for(request.user, location_id=request.session.get(LOCATION_SESSION_KEY))
+    alerts = open_alerts_for(request.user, location_id=chosen_location_id(request))
     page = Paginator(alerts, 50).get_page(request.GET.get("page"))
     acknowledged = list(recent_acknowledged_alerts(request.user, limit=10))
     audit_record(
@@ -218,7 +229,18 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
                 messages.success(request, "Alert acknowledged; your action is on the record.")
                 return redirect("measures:worklist")
     instrument = get_instrument(alert.response.instrument_key)
-    items = list(zip(instrument.item_labels, alert.response.answers, strict=False))
+    # Mark the answers that raised the alert (e.g. PHQ-9 item 9, QIDS-SR16 item 12).
+    flagged = {
+        rule.item_index
+        for rule in instrument.alert_rules
+        if alert.response.answers[rule.item_index] > rule.above
+    }
+    items = [
+        (label, answer, index in flagged)
+        for index, (label, answer) in enumerate(
+            zip(instrument.item_labels, alert.response.answers, strict=True)
+        )
+    ]
     return render(
         request,
         "measures/alert.html",
@@ -234,7 +256,7 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
 
 @capability_required("measures.manage_schedule")
 def due(request: HttpRequest) -> HttpResponse:
-    rules = due_questionnaires(request.user, location_id=request.session.get(LOCATION_SESSION_KEY))
+    rules = due_questionnaires(request.user, location_id=chosen_location_id(request))
     page = Paginator(rules, settings.KETACLINIC_PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
         actor=request.user,
@@ -258,9 +280,7 @@ def _answer_page(
                 request=self_report, answers=form.answers(), actor=actor
             )
         except services.LinkClosedError:
-            return render(
-                request, "measures/self_report_closed.html", {"location": location}, status=410
-            )
+            return _link_closed(request, self_report)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -289,13 +309,24 @@ def _answer_page(
     )
 
 
+def _link_closed(request: HttpRequest, self_report: SelfReportRequest | None) -> HttpResponse:
+    """410 Gone, with the clinic's number when the link is known and crisis help always."""
+    location = self_report.patient.primary_location if self_report else None
+    return render(
+        request,
+        "measures/self_report_closed.html",
+        {"location": location, "crisis": crisis_line()},
+        status=410,
+    )
+
+
 @never_cache
 def self_report(request: HttpRequest, token: str) -> HttpResponse:
     """Public, no login: the single-use, expiring token is the key."""
     try:
         self_report_request = services.self_report_open(token)
-    except services.LinkClosedError:
-        return render(request, "measures/self_report_closed.html", {}, status=410)
+    except services.LinkClosedError as closed:
+        return _link_closed(request, closed.request)
     audit_record(
         actor=None,
         action=AuditAction.VIEW,
@@ -318,12 +349,7 @@ def portal_answer(request: HttpRequest, request_id: int) -> HttpResponse:
     if self_report_request is None:
         raise Http404("No such questionnaire")
     if not self_report_request.is_open:
-        return render(
-            request,
-            "measures/self_report_closed.html",
-            {"location": self_report_request.patient.primary_location},
-            status=410,
-        )
+        return _link_closed(request, self_report_request)
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,

@@ -15,41 +15,37 @@ if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
 
 
-def patients_visible_to(user: User) -> QuerySet[Patient]:
-    """Staff see their locations' patients (directors and admins: all); a patient user
-    sees only their own record; anyone else sees nothing."""
-    patients = Patient.objects.select_related("primary_location")
+def patient_scope(user: User, *, via: str = "") -> Q:
+    """Which patients a user may see, as a condition on Patient (via="") or on records that
+    point to a patient (via="patient").
+
+    Staff see their locations' patients (directors and admins: all, with no condition, so
+    lists never drag the whole patient table into a subquery); a patient user sees only
+    their own record; anyone else sees nothing.
+    """
+    prefix = f"{via}__" if via else ""
+    nothing = Q(pk__in=[])
     if not user.is_authenticated or not user.is_active:
-        return patients.none()
+        return nothing
     if user.role == "patient":
-        return patients.filter(pk=user.patient_id) if user.patient_id else patients.none()
+        if not user.patient_id:
+            return nothing
+        return Q(**{f"{via}_id" if via else "pk": user.patient_id})
     if user.sees_all_locations:
-        return patients
+        return Q()
     if user.is_clinic_staff:
         # Resolve the ids first: an equality on one location lets the database walk the
         # (location, name) index in order instead of sorting every matching row.
         location_ids = list(user.locations.values_list("pk", flat=True))
         if len(location_ids) == 1:
-            return patients.filter(primary_location_id=location_ids[0])
-        return patients.filter(primary_location_id__in=location_ids)
-    return patients.none()
-
-
-def patient_scope(user: User, *, via: str = "patient") -> Q:
-    """The same visibility as patients_visible_to, as a condition on records that point to a
-    patient through `via`. All-location roles get no condition at all, so lists of alerts
-    or schedules never drag the whole patient table into a subquery."""
-    nothing = Q(pk__in=[])
-    if not user.is_authenticated or not user.is_active:
-        return nothing
-    if user.role == "patient":
-        return Q(**{f"{via}_id": user.patient_id}) if user.patient_id else nothing
-    if user.sees_all_locations:
-        return Q()
-    if user.is_clinic_staff:
-        location_ids = list(user.locations.values_list("pk", flat=True))
-        return Q(**{f"{via}__primary_location_id__in": location_ids})
+            return Q(**{f"{prefix}primary_location_id": location_ids[0]})
+        return Q(**{f"{prefix}primary_location_id__in": location_ids})
     return nothing
+
+
+def patients_visible_to(user: User) -> QuerySet[Patient]:
+    """The patients `user` may see (see patient_scope)."""
+    return Patient.objects.select_related("primary_location").filter(patient_scope(user))
 
 
 def patient_get_for_user(user: User, patient_id: int) -> Patient:

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from ketaclinic.accounts.decorators import capability_required
-from ketaclinic.accounts.selectors import LOCATION_SESSION_KEY
+from ketaclinic.accounts.selectors import chosen_location_id
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.selectors import patient_access_history
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
@@ -62,7 +62,7 @@ def patient_page(capability: str, page: str) -> Callable[..., Callable[..., Http
 @capability_required("patient.search")
 def patient_list(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("q", "")[:100]
-    location_id = request.session.get(LOCATION_SESSION_KEY)
+    location_id = chosen_location_id(request)
     patients = patient_search(request.user, text=text, location_id=location_id)
     page = Paginator(patients, settings.KETACLINIC_PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record_events(

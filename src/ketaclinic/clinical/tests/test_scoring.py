@@ -523,3 +523,16 @@ def test_bad_override_files_are_refused(tmp_path: Path, override: object, messag
     (tmp_path / "phq9.json").write_text("{not json")
     with pytest.raises(InstrumentOverrideError, match="cannot read"):
         load_definition("phq9", override_dir=tmp_path)
+
+
+def test_response_is_defined_only_for_the_depression_scales() -> None:
+    applies = {key: get_instrument(key).response_applies for key in INSTRUMENT_KEYS}
+    assert applies == {
+        "phq9": True,
+        "qids-sr16": True,
+        "madrs": True,
+        "gad7": False,
+        "cadss": False,
+        "moaas": False,
+        "cssrs-screen": False,
+    }

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.measures.models import AssessmentResponse, SafetyAlert
-from ketaclinic.measures.services import response_record
+from ketaclinic.measures.services import response_record, self_report_request_create
 
 
 def _bulk_responses(patient: Any, count: int, *, with_alerts: bool) -> None:
@@ -189,3 +189,75 @@ def test_api_records_validates_and_serves_only_visible_responses(
     stranger.force_login(clinic["patient_user_boise"])
     assert stranger.get(url).status_code == 404
     assert stranger.get(f"/api/responses/{good.json()['id']}").status_code == 404
+
+
+@pytest.mark.django_db
+def test_alert_page_marks_the_answer_that_raised_it(client: Client, clinic: dict[str, Any]) -> None:
+    response = response_record(
+        actor=clinic["nurse"],
+        patient=clinic["patient_slc"],
+        instrument_key="qids-sr16",
+        answers=[0] * 11 + [2] + [0] * 4,
+        context="between_sessions",
+    )
+    client.force_login(clinic["prescriber"])
+    page = client.get(f"/alerts/{response.safety_alerts.get().pk}/").content.decode()
+    assert page.count('class="flag"') == 1
+    flagged_row = page[page.index('class="flag"') :]
+    assert flagged_row.index("12.") < flagged_row.index("</tr>")
+
+
+@pytest.mark.django_db
+def test_a_used_link_still_gives_the_clinic_number(client: Client, clinic: dict[str, Any]) -> None:
+    from ketaclinic.measures.services import self_report_open, self_report_submit
+
+    _request, token = self_report_request_create(
+        actor=clinic["nurse"],
+        patient=clinic["patient_slc"],
+        instrument_keys=["gad7"],
+        context="pre_session",
+    )
+    self_report_submit(request=self_report_open(token), answers={"gad7": [0] * 7})
+    page = client.get(f"/q/{token}/")
+    assert page.status_code == 410
+    assert clinic["slc"].phone in page.content.decode() and "988" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_link_requests_are_validated(clinic: dict[str, Any]) -> None:
+    from django.core.exceptions import ValidationError
+
+    request, _token = self_report_request_create(
+        actor=clinic["nurse"],
+        patient=clinic["patient_slc"],
+        instrument_keys=["phq9", "phq9"],
+        context="pre_session",
+    )
+    assert request.instrument_keys == ["phq9"]
+    for keys, context in ((["nope"], "pre_session"), (["phq9"], "whenever"), ([], "pre_session")):
+        with pytest.raises(ValidationError):
+            self_report_request_create(
+                actor=clinic["nurse"],
+                patient=clinic["patient_slc"],
+                instrument_keys=keys,
+                context=context,
+            )
+
+
+@pytest.mark.django_db
+def test_stopping_a_schedule_needs_confirmation(client: Client, clinic: dict[str, Any]) -> None:
+    from ketaclinic.measures.services import schedule_rule_set
+
+    patient = clinic["patient_slc"]
+    rule = schedule_rule_set(
+        actor=clinic["coordinator"], patient=patient, instrument_key="phq9", interval_days=7
+    )
+    client.force_login(clinic["coordinator"])
+    url = f"/patients/{patient.pk}/scores/schedule/{rule.pk}/stop/"
+    client.post(url)
+    rule.refresh_from_db()
+    assert rule.is_active
+    client.post(url, {"confirm": "yes"})
+    rule.refresh_from_db()
+    assert not rule.is_active
+    assert client.post(url, {"confirm": "yes"}).status_code == 404

@@ -217,3 +217,50 @@ def test_schedule_moves_on_when_answered_and_lists_due(clinic: dict[str, Any]) -
             interval_days=0,
         )
     assert ScheduleRule.objects.filter(is_active=True).count() == 2
+
+
+@pytest.mark.django_db
+def test_link_tokens_never_reach_the_audit_log(clinic: dict[str, Any]) -> None:
+    _request, token = services.self_report_request_create(
+        actor=clinic["coordinator"],
+        patient=clinic["patient_slc"],
+        instrument_keys=["phq9"],
+        context="pre_session",
+    )
+    client = Client()
+    client.get(f"/q/{token}/")
+    client.post(f"/q/{token}/", {f"phq9__{i}": "0" for i in range(1, 10)})
+    client.get(f"/q/{token}/")
+    entries = AuditEntry.objects.filter(patient_id=clinic["patient_slc"].pk)
+    assert entries.filter(path="/q/[redacted]/").count() >= 2
+    assert not [e for e in AuditEntry.objects.all() if token in e.path or token in str(e.detail)]
+
+
+@pytest.mark.django_db
+def test_escalations_reach_the_director_whatever_location_is_chosen(
+    clinic: dict[str, Any],
+) -> None:
+    alert = SafetyAlert.objects.get(response=_record(clinic, PHQ9_ITEM9))
+    SafetyAlert.objects.filter(pk=alert.pk).update(raised_at=timezone.now() - timedelta(hours=30))
+    client = Client()
+    client.force_login(clinic["director"])
+    client.post("/location/", {"location_id": clinic["boise"].pk})
+    home = client.get("/director/").content.decode()
+    assert "Escalated: safety alerts nobody has acknowledged" in home
+    assert clinic["patient_slc"].display_name in home
+    # Showing names on a home page is a read of patient data, so it is audited.
+    entry = AuditEntry.objects.filter(object_type="home", actor_id=clinic["director"].pk).last()
+    assert clinic["patient_slc"].pk in entry.detail["patient_ids"]
+    assert alert.pk in entry.detail["alert_ids"]
+
+
+@pytest.mark.django_db
+def test_a_stale_location_choice_is_ignored(clinic: dict[str, Any]) -> None:
+    _record(clinic, PHQ9_ITEM9)
+    client = Client()
+    client.force_login(clinic["nurse"])
+    session = client.session
+    session["ketaclinic_location_id"] = clinic["boise"].pk  # not one of the nurse's
+    session.save()
+    assert clinic["patient_slc"].mrn in client.get("/alerts/").content.decode()
+    assert clinic["patient_slc"].mrn in client.get("/patients/").content.decode()

@@ -23,7 +23,7 @@ POST_BODY = {
 
 
 # URL parameters that name a patient or one of the patient's records.
-PATIENT_KEYS = ("patient_id", "alert_id", "request_id", "response_id")
+PATIENT_KEYS = ("patient_id", "alert_id", "request_id", "response_id", "rule_id")
 API_BODY = {"instrument": "phq9", "answers": [0] * 9, "context": "between_sessions"}
 
 
@@ -46,7 +46,11 @@ def _patient_url_templates() -> list[str]:
 
 def _victim_records(patient: Any, director: Any) -> dict[str, int]:
     """A response (with its alert) and an open questionnaire link for the patient."""
-    from ketaclinic.measures.services import response_record, self_report_request_create
+    from ketaclinic.measures.services import (
+        response_record,
+        schedule_rule_set,
+        self_report_request_create,
+    )
 
     response = response_record(
         actor=director,
@@ -58,7 +62,11 @@ def _victim_records(patient: Any, director: Any) -> dict[str, int]:
     request, _token = self_report_request_create(
         actor=director, patient=patient, instrument_keys=["phq9"], context="pre_session"
     )
+    rule = schedule_rule_set(
+        actor=director, patient=patient, instrument_key="gad7", interval_days=7
+    )
     return {
+        "rule_id": rule.pk,
         "patient_id": patient.pk,
         "alert_id": response.safety_alerts.get().pk,
         "request_id": request.pk,
@@ -119,6 +127,7 @@ def test_no_patient_url_opens_another_locations_or_persons_patient(
     assert victim.diagnoses.count() == 0
     assert victim.assessment_responses.count() == responses_before
     assert victim.safety_alerts.get().acknowledged_at is None
+    assert victim.measurement_schedule.get().is_active
 
 
 @pytest.mark.django_db

@@ -1,5 +1,6 @@
-// Questionnaire pages: show progress, and keep answers in this browser until they are
-// sent, so a dropped connection or a reload loses nothing. Cleared after a successful send.
+// Questionnaire pages: show progress, and keep answers in this tab until they are sent, so
+// a dropped connection or a reload loses nothing. sessionStorage, not localStorage: the
+// answers (item 9 among them) vanish when the tab closes, even on a shared phone.
 (function () {
   const form = document.querySelector("form.self-report");
   if (!form) return;
@@ -9,14 +10,14 @@
   const text = document.querySelector("[data-progress-text]");
 
   function load() {
-    try { return JSON.parse(localStorage.getItem(key) || "{}"); } catch (e) { return {}; }
+    try { return JSON.parse(sessionStorage.getItem(key) || "{}"); } catch (e) { return {}; }
   }
   function save() {
     const answers = {};
     form.querySelectorAll("input[type=radio]:checked").forEach((input) => {
       answers[input.name] = input.value;
     });
-    try { localStorage.setItem(key, JSON.stringify(answers)); } catch (e) { /* private mode */ }
+    try { sessionStorage.setItem(key, JSON.stringify(answers)); } catch (e) { /* private mode */ }
   }
   function progress() {
     const done = questions.filter((q) => q.querySelector("input:checked")).length;
@@ -44,13 +45,18 @@
       return;
     }
     save();
+    // One tap, one submission: a second tap would meet the "already used" page.
+    form.querySelectorAll("button[type=submit]").forEach((button) => {
+      button.disabled = true;
+      button.textContent = "Sending…";
+    });
   });
   // Coming back with the browser's back button restores the page from its cache.
   window.addEventListener("pageshow", progress);
 })();
-// On the thank-you page the answers are safely on the server: forget the browser copy.
+// After sending (or when the link is closed) forget the copy kept in this tab.
 (function () {
-  if (document.querySelector("[data-answers-sent]")) {
-    Object.keys(localStorage).filter((k) => k.startsWith("kc-answers-")).forEach((k) => localStorage.removeItem(k));
+  if (document.querySelector("[data-forget-answers]")) {
+    Object.keys(sessionStorage).filter((k) => k.startsWith("kc-answers-")).forEach((k) => sessionStorage.removeItem(k));
   }
 })();
