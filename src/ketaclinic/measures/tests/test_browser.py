@@ -56,6 +56,7 @@ def test_phone_phq9_with_item_9_raises_an_alert_the_nurse_acknowledges(
     for index in range(9):
         questions.nth(index).get_by_text("Several days").click()
     expect(page.locator("[data-progress-text]")).to_have_text("9 of 9 answered")
+    expect(page.locator("fieldset.question.has-error")).to_have_count(0)
     # Every choice is a large touch target.
     assert questions.nth(0).locator("label.choice").first.bounding_box()["height"] >= 44
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

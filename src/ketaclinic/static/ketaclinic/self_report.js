@@ -32,7 +32,12 @@
   });
   progress();
 
-  form.addEventListener("change", () => { save(); progress(); });
+  form.addEventListener("change", (event) => {
+    const question = event.target.closest("[data-question]");
+    if (question) question.classList.remove("has-error");
+    save();
+    progress();
+  });
   form.addEventListener("submit", (event) => {
     const missing = questions.find((q) => !q.querySelector("input:checked"));
     if (missing) {
