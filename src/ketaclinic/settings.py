@@ -88,6 +88,8 @@ INSTALLED_APPS = [
     "ketaclinic.accounts",
     "ketaclinic.patients",
     "ketaclinic.measures",
+    "ketaclinic.eligibility",
+    "ketaclinic.treatment",
     "ketaclinic.audit",
     "ketaclinic.portal",
     "ketaclinic.operations",

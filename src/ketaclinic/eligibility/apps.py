@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class EligibilityConfig(AppConfig):
+    name = "ketaclinic.eligibility"
+    verbose_name = "Intake, eligibility and consent"
