@@ -20,6 +20,8 @@ ketaclinic runs a ketamine / esketamine treatment program. Commands:
   createuser            add a staff or patient account (--role ROLE)
   audit verify          check that the audit log's hash chain is intact
   score                 score an instrument response (score phq9 2 1 0 ...; --json, --csv)
+  dose                  IV ketamine dose, volume and pump rate; esketamine devices (--json)
+  pk                    predicted plasma ketamine for an infusion (educational; --json)
 
 Any other Django management command is passed through (check, shell, dbshell,
 changepassword, ...). `ketaclinic COMMAND --help` explains one command.
