@@ -7,6 +7,8 @@ urlpatterns = [
     path("patients/", include("ketaclinic.patients.urls")),
     path("portal/", include("ketaclinic.portal.urls")),
     path("", include("ketaclinic.measures.urls")),
+    path("", include("ketaclinic.eligibility.urls")),
+    path("", include("ketaclinic.treatment.urls")),
     path("api/", api.urls),
 ]
 

@@ -87,6 +87,42 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
         "Acknowledge a suicide-risk alert with the action taken",
         frozenset(CLINICAL),
     ),
+    "eligibility.intake": (
+        "Fill in the intake evaluation (history, medical checklist, medications)",
+        frozenset(CLINICAL),
+    ),
+    "eligibility.sign": (
+        "Sign the eligibility decision (re-entering their password)",
+        frozenset({Role.PRESCRIBER, Role.MEDICAL_DIRECTOR}),
+    ),
+    "eligibility.configure_rules": (
+        "Switch an eligibility rule between exclude, caution and off, with a reason",
+        frozenset({Role.MEDICAL_DIRECTOR}),
+    ),
+    "consent.record": (
+        "Record and witness a patient's informed consent in the clinic",
+        frozenset(CLINICAL | {Role.COORDINATOR}),
+    ),
+    "consent.publish": (
+        "Publish a new version of the clinic's consent document",
+        frozenset({Role.MEDICAL_DIRECTOR}),
+    ),
+    "protocols.view": (
+        "Read the treatment protocols with their sources",
+        frozenset(CLINICAL),
+    ),
+    "protocols.edit": (
+        "Save a new version of a protocol in the clinic's copy",
+        frozenset({Role.MEDICAL_DIRECTOR}),
+    ),
+    "treatment.plan_course": (
+        "Create a treatment course with its planned sessions and doses",
+        frozenset({Role.PRESCRIBER, Role.MEDICAL_DIRECTOR}),
+    ),
+    "treatment.view": (
+        "See intake, eligibility, consent and treatment courses on the chart",
+        frozenset(STAFF_ROLES),
+    ),
     "audit.view_access_history": (
         "See who opened or changed a patient's record",
         frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN}),

@@ -23,7 +23,16 @@ POST_BODY = {
 
 
 # URL parameters that name a patient or one of the patient's records.
-PATIENT_KEYS = ("patient_id", "alert_id", "request_id", "response_id", "rule_id")
+PATIENT_KEYS = (
+    "patient_id",
+    "alert_id",
+    "request_id",
+    "response_id",
+    "rule_id",
+    "intake_id",
+    "signature_id",
+    "course_id",
+)
 API_BODY = {"instrument": "phq9", "answers": [0] * 9, "context": "between_sessions"}
 
 
@@ -65,7 +74,11 @@ def _victim_records(patient: Any, director: Any) -> dict[str, int]:
     rule = schedule_rule_set(
         actor=director, patient=patient, instrument_key="gad7", interval_days=7
     )
+    course = _course(patient, director)
     return {
+        "intake_id": course.eligibility_decision.intake_id,
+        "signature_id": course.consent_id,
+        "course_id": course.pk,
         "rule_id": rule.pk,
         "patient_id": patient.pk,
         "alert_id": response.safety_alerts.get().pk,
@@ -74,11 +87,50 @@ def _victim_records(patient: Any, director: Any) -> dict[str, int]:
     }
 
 
+def _course(patient: Any, director: Any) -> Any:
+    """A planned course with its signed decision and witnessed consent."""
+    from datetime import date, time
+    from decimal import Decimal
+
+    from ketaclinic.conftest import PASSWORD
+    from ketaclinic.eligibility import services as eligibility
+    from ketaclinic.eligibility.models import ConsentDocument
+    from ketaclinic.patients.models import BodyMeasurement
+    from ketaclinic.treatment.models import ProtocolVersion
+    from ketaclinic.treatment.services import course_create, protocols_seed_packaged
+
+    protocols_seed_packaged()
+    BodyMeasurement.objects.create(
+        patient=patient, measured_on=date(2026, 1, 5), weight_kg=Decimal("70")
+    )
+    intake = eligibility.intake_start(actor=director, patient=patient, route="iv_ketamine")
+    eligibility.eligibility_sign(
+        actor=director, intake=intake, password=PASSWORD, decision="approve", override_reason="test"
+    )
+    document = ConsentDocument.objects.first() or eligibility.consent_document_publish(
+        actor=director, title="C", body="B"
+    )
+    eligibility.consent_sign(
+        actor=director,
+        patient=patient,
+        document=document,
+        agreed=True,
+        typed_name=f"{patient.legal_first_name} {patient.legal_last_name}",
+    )
+    return course_create(
+        actor=director,
+        patient=patient,
+        protocol=ProtocolVersion.objects.get(key="iv-ketamine-standard"),
+        first_day=date(2026, 3, 2),
+        local_time=time(9, 0),
+    )
+
+
 def _urls(ids: dict[str, int]) -> list[str]:
     """Every such URL filled in for one patient's records, each add form kind included."""
     urls = []
     for template in _patient_url_templates():
-        url = template.replace("<slug:instrument_key>", "phq9")
+        url = template.replace("<slug:instrument_key>", "phq9").replace("<slug:step>", "medical")
         for key, value in ids.items():
             url = re.sub(rf"<(int:)?{key}>", str(value), url)
         if "<slug:kind>" in url:

@@ -1,0 +1,209 @@
+"""Writes for protocols and treatment courses."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from ketaclinic.audit.models import AuditAction
+from ketaclinic.audit.services import audit_record
+from ketaclinic.clinical.dosing import DosingInputError, WeightBasis, iv_ketamine_dose
+from ketaclinic.clinical.schedule import ScheduleError, plan_session_starts
+from ketaclinic.eligibility.models import EligibilityDecision
+from ketaclinic.eligibility.selectors import current_consent, latest_decision
+from ketaclinic.patients.services import require_patient_access
+from ketaclinic.protocols import PROTOCOL_KEYS, load_protocol, validate_protocol
+from ketaclinic.treatment.models import PlannedSession, ProtocolVersion, TreatmentCourse
+from ketaclinic.treatment.protocol_data import (
+    esketamine_start_dose_mg,
+    infusion_minutes,
+    max_mg_per_kg,
+    schedule_rules,
+    standard_mg_per_kg,
+)
+
+if TYPE_CHECKING:
+    from ketaclinic.accounts.models import User
+    from ketaclinic.patients.models import Patient
+
+
+def protocols_seed_packaged() -> list[ProtocolVersion]:
+    """Version 1 of every protocol shipped with ketaclinic, where the clinic has none yet."""
+    created = []
+    for key in PROTOCOL_KEYS:
+        if not ProtocolVersion.objects.filter(key=key).exists():
+            created.append(
+                ProtocolVersion.objects.create(
+                    key=key,
+                    version=1,
+                    data=load_protocol(key),
+                    change_note="As shipped with ketaclinic (clinical-reference.md sections 4-5).",
+                )
+            )
+    return created
+
+
+def protocol_version_create(
+    *, actor: User, key: str, data: dict[str, Any], change_note: str
+) -> ProtocolVersion:
+    """Save an edited protocol as a new version of the clinic's copy."""
+    if not actor.can("protocols.edit"):
+        raise PermissionDenied("Only the medical director edits protocols.")
+    if not change_note.strip():
+        raise ValidationError("Say what changed and why.")
+    try:
+        validate_protocol(data, filename=f"{key}.json")
+    except ValueError as error:
+        raise ValidationError(str(error)) from error
+    with transaction.atomic():
+        latest = (
+            ProtocolVersion.objects.select_for_update()
+            .filter(key=key)
+            .aggregate(v=Max("version"))["v"]
+        )
+        if latest is None:
+            raise ValidationError(f"No protocol {key!r}.")
+        version = ProtocolVersion.objects.create(
+            key=key,
+            version=latest + 1,
+            data=data,
+            change_note=change_note.strip(),
+            created_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.CREATE,
+            object_type="protocol_version",
+            object_id=version.pk,
+            detail={"key": key, "version": version.version},
+        )
+    return version
+
+
+def course_create(
+    *,
+    actor: User,
+    patient: Patient,
+    protocol: ProtocolVersion,
+    first_day: date,
+    local_time: time,
+    weight_basis: str = WeightBasis.ACTUAL,
+    mg_per_kg: Decimal | None = None,
+    rems_patient_enrollment_id: str = "",
+    rems_enrolled_on: date | None = None,
+) -> TreatmentCourse:
+    """Create a course from a protocol version for an eligible, consented patient, with its
+    planned sessions (dates in the location's time zone, per the protocol's schedule rules)
+    and planned doses (clinical.dosing). Clinical-reference.md sections 3-4."""
+    require_patient_access(actor, patient, "treatment.plan_course")
+    route = protocol.route
+    decision = latest_decision(patient, route)
+    if decision is None or decision.decision != EligibilityDecision.Decision.APPROVE:
+        raise ValidationError(
+            "A prescriber must sign an approving eligibility decision for "
+            "this route before a course can start."
+        )
+    consent = current_consent(patient)
+    if consent is None:
+        raise ValidationError(
+            "The patient has no witnessed consent on the current consent document."
+        )
+    location = patient.primary_location
+    if route == "esketamine":
+        if not location.spravato_rems_certified:
+            raise ValidationError(f"{location.name} is not Spravato REMS certified.")
+        if not rems_patient_enrollment_id.strip() or rems_enrolled_on is None:
+            raise ValidationError("Esketamine needs the patient's REMS enrollment id and date.")
+    measurement = patient.measurements.exclude(weight_kg__isnull=True).first()
+    if measurement is None:
+        raise ValidationError("Record the patient's weight before planning doses.")
+    height = (
+        patient.measurements.exclude(height_cm__isnull=True)
+        .values_list("height_cm", flat=True)
+        .first()
+    )
+    data = protocol.data
+    try:
+        if route == "iv_ketamine":
+            mg_per_kg = mg_per_kg or standard_mg_per_kg(data)
+            minutes = infusion_minutes(data)
+            dose = iv_ketamine_dose(
+                weight_kg=measurement.weight_kg,
+                mg_per_kg=mg_per_kg,
+                minutes=minutes,
+                basis=WeightBasis(weight_basis),
+                height_cm=height,
+                sex=patient.sex_at_birth if patient.sex_at_birth in ("female", "male") else None,
+                max_mg_per_kg=max_mg_per_kg(data),
+            )
+            if any("maximum" in w for w in dose.warnings):
+                raise ValidationError("; ".join(dose.warnings))
+            planned_dose, basis_kg = dose.dose_mg, dose.basis_weight_kg
+        else:
+            minutes = None
+            mg_per_kg = None
+            planned_dose = Decimal(esketamine_start_dose_mg(data, age_years=patient.age_years))
+            basis_kg = measurement.weight_kg
+        starts = plan_session_starts(
+            first_day=first_day,
+            local_time=local_time,
+            tz=location.timezone,
+            rules=schedule_rules(data),
+        )
+    except (DosingInputError, ScheduleError, ValueError) as error:
+        raise ValidationError(str(error)) from error
+    with transaction.atomic():
+        course = TreatmentCourse.objects.create(
+            patient=patient,
+            protocol=protocol,
+            eligibility_decision=decision,
+            consent=consent,
+            location=location,
+            prescriber=actor,
+            weight_basis=weight_basis,
+            weight_kg=measurement.weight_kg,
+            basis_weight_kg=basis_kg,
+            mg_per_kg=mg_per_kg,
+            infusion_minutes=minutes,
+            planned_dose_mg=planned_dose,
+            rems_patient_enrollment_id=rems_patient_enrollment_id.strip(),
+            rems_enrolled_on=rems_enrolled_on,
+        )
+        PlannedSession.objects.bulk_create(
+            PlannedSession(course=course, number=n, starts_at=start, planned_dose_mg=planned_dose)
+            for n, start in enumerate(starts, start=1)
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.CREATE,
+            patient_id=patient.pk,
+            object_type="treatment_course",
+            object_id=course.pk,
+            detail={"protocol": protocol.key, "version": protocol.version, "sessions": len(starts)},
+        )
+    return course
+
+
+def course_end(*, actor: User, course: TreatmentCourse, reason: str) -> TreatmentCourse:
+    require_patient_access(actor, course.patient, "treatment.plan_course")
+    if not reason.strip():
+        raise ValidationError("Give the reason the course ends.")
+    with transaction.atomic():
+        TreatmentCourse.objects.filter(pk=course.pk).update(
+            phase=TreatmentCourse.Phase.ENDED, ended_reason=reason.strip()
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            patient_id=course.patient_id,
+            object_type="treatment_course",
+            object_id=course.pk,
+            detail={"phase": "ended"},
+        )
+    course.refresh_from_db()
+    return course

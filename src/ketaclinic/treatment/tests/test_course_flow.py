@@ -1,0 +1,315 @@
+from datetime import date, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+
+from ketaclinic.audit.models import AuditEntry
+from ketaclinic.conftest import PASSWORD
+from ketaclinic.eligibility import services as eligibility
+from ketaclinic.eligibility.models import ConsentSignature, EligibilityDecision
+from ketaclinic.patients.models import BodyMeasurement, Medication
+from ketaclinic.treatment import services as treatment
+from ketaclinic.treatment.models import ProtocolVersion
+
+ANSWERS = {
+    "episode": {"ect_sessions_this_episode": 0, "current_neuromodulation": False},
+    "psychiatric": {"psychosis_history": False},
+    "medical": {"hypertension": False, "systolic_bp": 124, "diastolic_bp": 78},
+    "medications": {"benzodiazepine_lorazepam_eq_mg_per_day": Decimal("0")},
+}
+
+
+def _trials(patient: Any, count: int) -> None:
+    for name in ["Sertraline", "Bupropion XL", "Venlafaxine XR"][:count]:
+        Medication.objects.create(
+            patient=patient,
+            name=name,
+            medication_class="antidepressant",
+            dose_mg_per_day=Decimal("150"),
+            weeks_at_dose=10,
+            adherence="good",
+            trial_outcome="no_response",
+            in_current_episode=True,
+            is_current=False,
+        )
+
+
+@pytest.fixture
+def ready(clinic: dict[str, Any]) -> dict[str, Any]:
+    treatment.protocols_seed_packaged()
+    patient = clinic["patient_slc"]
+    BodyMeasurement.objects.create(
+        patient=patient,
+        measured_on=date(2026, 11, 1),
+        weight_kg=Decimal("80.0"),
+        height_cm=Decimal("170"),
+    )
+    eligibility.consent_document_publish(
+        actor=clinic["director"], title="Consent", body="Plain sample consent."
+    )
+    return clinic
+
+
+def _intake(clinic: dict[str, Any], route: str = "iv_ketamine") -> Any:
+    intake = eligibility.intake_start(
+        actor=clinic["prescriber"], patient=clinic["patient_slc"], route=route
+    )
+    for step, answers in ANSWERS.items():
+        intake = eligibility.intake_save_step(
+            actor=clinic["nurse"],
+            intake=intake,
+            step=step,
+            answers=answers,
+            expected_version=intake.version,
+        )
+    return intake
+
+
+def _consent(clinic: dict[str, Any]) -> ConsentSignature:
+    from ketaclinic.eligibility.selectors import current_consent_document
+
+    return eligibility.consent_sign(
+        actor=clinic["nurse"],
+        patient=clinic["patient_slc"],
+        document=current_consent_document(),
+        typed_name="ada lovelace",
+        agreed=True,
+    )
+
+
+def _iv_protocol() -> ProtocolVersion:
+    return ProtocolVersion.objects.get(key="iv-ketamine-standard", version=1)
+
+
+@pytest.mark.django_db
+def test_eligible_signed_consented_patient_gets_six_planned_sessions(ready: dict[str, Any]) -> None:
+    _trials(ready["patient_slc"], 2)
+    intake = _intake(ready)
+    assert eligibility.intake_evaluate(intake).advice == "eligible"
+    with pytest.raises(ValidationError, match="password"):
+        eligibility.eligibility_sign(
+            actor=ready["prescriber"], intake=intake, password="nope", decision="approve"
+        )
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):  # nurses fill in intakes but cannot sign them
+        eligibility.eligibility_sign(
+            actor=ready["nurse"], intake=intake, password=PASSWORD, decision="approve"
+        )
+    decision = eligibility.eligibility_sign(
+        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+    )
+    assert "I have reviewed" in decision.signature_meaning and decision.signed_by_name
+    with pytest.raises(ValidationError, match="consent"):
+        treatment.course_create(
+            actor=ready["prescriber"],
+            patient=ready["patient_slc"],
+            protocol=_iv_protocol(),
+            first_day=date(2026, 3, 2),
+            local_time=time(9, 0),
+        )
+    with pytest.raises(ValidationError, match="legal name"):
+        eligibility.consent_sign(
+            actor=ready["nurse"],
+            patient=ready["patient_slc"],
+            document=ConsentSignature._meta.get_field("document").related_model.objects.get(),
+            typed_name="Someone Else",
+            agreed=True,
+        )
+    _consent(ready)
+    course = treatment.course_create(
+        actor=ready["prescriber"],
+        patient=ready["patient_slc"],
+        protocol=_iv_protocol(),
+        first_day=date(2026, 3, 2),
+        local_time=time(9, 0),
+    )
+    assert course.planned_dose_mg == Decimal("40.0")  # 0.5 mg/kg x 80 kg
+    assert course.protocol.version == 1 and course.infusion_minutes == 40
+    denver = ZoneInfo("America/Denver")
+    starts = [s.starts_at.astimezone(denver) for s in course.planned_sessions.all()]
+    assert len(starts) == 6
+    # Mon/Wed/Fri at 09:00 local, across the 8 March 2026 clock change.
+    assert [d.date() for d in starts] == [date(2026, 3, d) for d in (2, 4, 6, 9, 11, 13)]
+    assert {d.hour for d in starts} == {9}
+    assert {s.starts_at.utcoffset() for s in course.planned_sessions.all()} == {timedelta(0)}
+    assert AuditEntry.objects.filter(
+        object_type="treatment_course", object_id=str(course.pk), action="create"
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_not_eligible_needs_a_written_override_and_decline_blocks_a_course(
+    ready: dict[str, Any],
+) -> None:
+    intake = _intake(ready)  # no antidepressant trials: treatment resistance not met
+    result = eligibility.intake_evaluate(intake)
+    assert result.advice == "not_eligible"
+    assert "treatment_resistance_not_met" in {f.rule_id for f in result.findings}
+    with pytest.raises(ValidationError, match="written reason"):
+        eligibility.eligibility_sign(
+            actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+        )
+    declined = eligibility.eligibility_sign(
+        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="decline"
+    )
+    _consent(ready)
+    with pytest.raises(ValidationError, match="approving eligibility"):
+        treatment.course_create(
+            actor=ready["prescriber"],
+            patient=ready["patient_slc"],
+            protocol=_iv_protocol(),
+            first_day=date(2026, 3, 2),
+            local_time=time(9, 0),
+        )
+    # A new intake and a signed override supersede the decline; nothing is edited.
+    second = _intake(ready)
+    approved = eligibility.eligibility_sign(
+        actor=ready["prescriber"],
+        intake=second,
+        password=PASSWORD,
+        decision="approve",
+        override_reason="Failed 3 trials abroad; records requested.",
+    )
+    assert approved.supersedes == declined
+    declined.refresh_from_db()
+    assert declined.decision == "decline"
+    course = treatment.course_create(
+        actor=ready["prescriber"],
+        patient=ready["patient_slc"],
+        protocol=_iv_protocol(),
+        first_day=date(2026, 3, 2),
+        local_time=time(9, 0),
+    )
+    assert course.eligibility_decision == approved
+
+
+@pytest.mark.django_db
+def test_switching_a_rule_in_the_clinic_copy_changes_the_advice(ready: dict[str, Any]) -> None:
+    intake = _intake(ready)
+    assert eligibility.intake_evaluate(intake).advice == "not_eligible"
+    with pytest.raises(ValidationError, match="reason"):
+        eligibility.rule_setting_change(
+            actor=ready["director"],
+            rule_id="treatment_resistance_not_met",
+            kind="caution",
+            reason=" ",
+        )
+    eligibility.rule_setting_change(
+        actor=ready["director"],
+        rule_id="treatment_resistance_not_met",
+        kind="caution",
+        reason="Pilot for partial responders",
+    )
+    assert eligibility.intake_evaluate(intake).advice == "eligible_with_cautions"
+    eligibility.rule_setting_change(
+        actor=ready["director"],
+        rule_id="treatment_resistance_not_met",
+        kind="off",
+        reason="Testing",
+    )
+    assert eligibility.intake_evaluate(intake).advice == "eligible"
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        eligibility.rule_setting_change(
+            actor=ready["prescriber"], rule_id="ptsd", kind="off", reason="x"
+        )
+
+
+@pytest.mark.django_db
+def test_signed_records_cannot_be_edited(ready: dict[str, Any]) -> None:
+    _trials(ready["patient_slc"], 2)
+    intake = _intake(ready)
+    decision = eligibility.eligibility_sign(
+        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+    )
+    signature = _consent(ready)
+    for record in (decision, signature, signature.witness):
+        with pytest.raises(PermissionError):
+            record.save()
+        with pytest.raises(PermissionError):
+            record.delete()
+    # Through the pages: the signed intake's steps no longer accept answers.
+    client = Client()
+    client.force_login(ready["prescriber"])
+    patient = ready["patient_slc"]
+    response = client.post(
+        f"/patients/{patient.pk}/intake/{intake.pk}/medical/",
+        {"hypertension": "on", "version": intake.version},
+    )
+    assert response.status_code == 302
+    intake.refresh_from_db()
+    assert intake.facts.get("hypertension") is False
+    decision.refresh_from_db()
+    assert decision.decision == "approve"
+    assert EligibilityDecision.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_esketamine_needs_rems_enrollment_and_a_certified_location(ready: dict[str, Any]) -> None:
+    _trials(ready["patient_slc"], 2)
+    intake = _intake(ready, route="esketamine")
+    eligibility.eligibility_sign(
+        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+    )
+    _consent(ready)
+    protocol = ProtocolVersion.objects.get(key="esketamine-trd")
+    with pytest.raises(ValidationError, match="not Spravato REMS certified"):
+        treatment.course_create(
+            actor=ready["prescriber"],
+            patient=ready["patient_slc"],
+            protocol=protocol,
+            first_day=date(2026, 11, 2),
+            local_time=time(10, 0),
+        )
+    ready["slc"].spravato_rems_certified = True
+    ready["slc"].save()
+    ready["patient_slc"].refresh_from_db()
+    with pytest.raises(ValidationError, match="REMS enrollment"):
+        treatment.course_create(
+            actor=ready["prescriber"],
+            patient=ready["patient_slc"],
+            protocol=protocol,
+            first_day=date(2026, 11, 2),
+            local_time=time(10, 0),
+        )
+    course = treatment.course_create(
+        actor=ready["prescriber"],
+        patient=ready["patient_slc"],
+        protocol=protocol,
+        first_day=date(2026, 10, 26),
+        local_time=time(10, 0),
+        rems_patient_enrollment_id="REMS-123",
+        rems_enrolled_on=date(2026, 10, 20),
+    )
+    assert course.planned_dose_mg == Decimal("56")
+    starts = [
+        s.starts_at.astimezone(ZoneInfo("America/Denver")) for s in course.planned_sessions.all()
+    ]
+    assert len(starts) == 8 and {d.hour for d in starts} == {10}  # across Nov 1 fall-back
+
+
+@pytest.mark.django_db
+def test_protocol_edits_make_new_versions_and_courses_keep_theirs(ready: dict[str, Any]) -> None:
+    current = _iv_protocol()
+    data = {**current.data, "name": current.data["name"] + " (clinic)"}
+    with pytest.raises(ValidationError):
+        treatment.protocol_version_create(
+            actor=ready["director"],
+            key=current.key,
+            data={"key": current.key},
+            change_note="broken",
+        )
+    new = treatment.protocol_version_create(
+        actor=ready["director"], key=current.key, data=data, change_note="Clinic name"
+    )
+    assert new.version == 2
+    current.refresh_from_db()
+    assert current.version == 1 and "(clinic)" not in current.data["name"]
+    with pytest.raises(PermissionError):
+        current.save()
