@@ -13,6 +13,9 @@ def _yes(label: str, help_text: str = "") -> forms.BooleanField:
 
 
 class EpisodeForm(forms.Form):
+    episode_length_months = forms.IntegerField(
+        label="Length of the current episode (months)", min_value=0, max_value=600, required=False
+    )
     ect_sessions_this_episode = forms.IntegerField(
         label="ECT sessions in this episode", min_value=0, max_value=100, initial=0
     )
@@ -119,9 +122,7 @@ class SignDecisionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Required when the advice is not eligible.",
     )
-    note = forms.CharField(
-        label="Note (optional)", required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
+    note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 2}))
     password = forms.CharField(
         label="Your password, to sign",
         strip=False,

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from ketaclinic.patients.models import Patient
 
 FACT_FIELDS = {f.name for f in fields(IntakeFacts)}
+# Recorded for the prescriber's review; no rule reads them.
+NOTE_FIELDS = {"episode_length_months"}
 
 
 class StaleIntakeError(Exception):
@@ -134,7 +136,7 @@ def intake_save_step(
 ) -> IntakeEvaluation:
     """Save one step's answers; part-way intakes are kept until signed."""
     require_patient_access(actor, intake.patient, "eligibility.intake")
-    unknown = set(answers) - FACT_FIELDS
+    unknown = set(answers) - FACT_FIELDS - NOTE_FIELDS
     if unknown:
         raise ValidationError(f"Unknown intake fields: {', '.join(sorted(unknown))}.")
     with transaction.atomic():

@@ -25,6 +25,7 @@ from ketaclinic.eligibility.selectors import (
     eligibility_rules_in_force,
     trial_policy,
 )
+from ketaclinic.measures.selectors import patient_trends
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
 
@@ -138,6 +139,8 @@ def intake_review(request: HttpRequest, patient: Patient, intake_id: int) -> Htt
             "steps": INTAKE_STEPS,
             "can_sign": request.user.can("eligibility.sign"),
             "decisions": intake.decisions.order_by("-signed_at"),
+            "measurement": patient.measurements.first(),
+            "trends": patient_trends(patient),
         },
     )
 

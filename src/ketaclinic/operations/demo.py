@@ -21,7 +21,9 @@ from ketaclinic.accounts.services import user_create
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.search import name_key
+from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, seed_measures
+from ketaclinic.operations.demo_treatment import seed_treatment
 from ketaclinic.operations.maintenance import database_analyze
 from ketaclinic.organization.models import Location, Organization
 from ketaclinic.patients.models import (
@@ -41,7 +43,6 @@ from ketaclinic.patients.models import (
 from ketaclinic.patients.services import mrn_allocate
 
 DEMO_SEED = 20261121
-DEMO_PASSWORD = "ketaclinic-demo"  # noqa: S105 - demo data only; production has no demo accounts
 DEFAULT_PATIENTS = 60
 BATCH_SIZE = 1000
 
@@ -467,6 +468,7 @@ def seed_demo(
         Patient.objects.select_related("primary_location").order_by("pk")[:MEASURED_PATIENTS]
     )
     seed_measures(patients=measured, clinicians=clinicians, rng=rng)
+    seed_treatment(measured)
     audit_record(
         actor=None,
         action=AuditAction.SEED,

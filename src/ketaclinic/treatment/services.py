@@ -189,6 +189,40 @@ def course_create(
     return course
 
 
+def course_set_phase(*, actor: User, course: TreatmentCourse, phase: str) -> TreatmentCourse:
+    """Move a course on (induction -> evaluation -> maintenance -> taper; maintenance may
+    return to evaluation). Ending takes course_end, with its reason."""
+    require_patient_access(actor, course.patient, "treatment.plan_course")
+    allowed = {
+        TreatmentCourse.Phase.INDUCTION: {TreatmentCourse.Phase.EVALUATION},
+        TreatmentCourse.Phase.EVALUATION: {
+            TreatmentCourse.Phase.MAINTENANCE,
+            TreatmentCourse.Phase.TAPER,
+        },
+        TreatmentCourse.Phase.MAINTENANCE: {
+            TreatmentCourse.Phase.EVALUATION,
+            TreatmentCourse.Phase.TAPER,
+        },
+        TreatmentCourse.Phase.TAPER: {TreatmentCourse.Phase.MAINTENANCE},
+    }.get(TreatmentCourse.Phase(course.phase), set())
+    if phase not in allowed:
+        raise ValidationError(
+            f"A course in {course.get_phase_display().lower()} cannot move to {phase}."
+        )
+    with transaction.atomic():
+        TreatmentCourse.objects.filter(pk=course.pk).update(phase=phase)
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            patient_id=course.patient_id,
+            object_type="treatment_course",
+            object_id=course.pk,
+            detail={"phase": phase},
+        )
+    course.refresh_from_db()
+    return course
+
+
 def course_end(*, actor: User, course: TreatmentCourse, reason: str) -> TreatmentCourse:
     require_patient_access(actor, course.patient, "treatment.plan_course")
     if not reason.strip():

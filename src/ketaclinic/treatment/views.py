@@ -89,6 +89,16 @@ def course(request: HttpRequest, patient: Patient, course_id: int) -> HttpRespon
     )
     if course is None:
         raise Http404("No such course")
+    if request.method == "POST" and "phase" in request.POST:
+        try:
+            services.course_set_phase(
+                actor=request.user, course=course, phase=request.POST["phase"]
+            )
+        except ValidationError as error:
+            messages.error(request, error.messages[0])
+        else:
+            messages.success(request, f"The course is now in {course.get_phase_display()}.")
+        return redirect("treatment:course", patient_id=patient.pk, course_id=course.pk)
     end_form = EndCourseForm(request.POST or None)
     if request.method == "POST" and end_form.is_valid():
         try:
@@ -128,7 +138,7 @@ def course(request: HttpRequest, patient: Patient, course_id: int) -> HttpRespon
             "observed_peak": OBSERVED_PEAK_NG_ML,
             "trends": trends,
             "end_form": end_form,
-            "tz": course.location.tz,
+            "phases": course.Phase.choices,
         },
     )
 

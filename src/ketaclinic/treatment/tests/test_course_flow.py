@@ -248,6 +248,11 @@ def test_signed_records_cannot_be_edited(ready: dict[str, Any]) -> None:
     decision.refresh_from_db()
     assert decision.decision == "approve"
     assert EligibilityDecision.objects.count() == 1
+    # Nor through the API: it has no operation on decisions, consent or intakes at all.
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert paths and not [
+        p for p in paths if any(w in p for w in ("eligib", "consent", "intake", "decision"))
+    ]
 
 
 @pytest.mark.django_db
@@ -313,3 +318,64 @@ def test_protocol_edits_make_new_versions_and_courses_keep_theirs(ready: dict[st
     assert current.version == 1 and "(clinic)" not in current.data["name"]
     with pytest.raises(PermissionError):
         current.save()
+
+
+@pytest.mark.django_db
+def test_course_page_shows_times_in_the_locations_zone(
+    ready: dict[str, Any], make_location: Any
+) -> None:
+    portland = make_location("PDX", "OR", "America/Los_Angeles")
+    patient = ready["patient_slc"]
+    patient.primary_location = portland
+    patient.save()
+    ready["prescriber"].locations.add(portland)
+    ready["nurse"].locations.add(portland)
+    _trials(patient, 2)
+    intake = _intake(ready)
+    eligibility.eligibility_sign(
+        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+    )
+    _consent(ready)
+    course = treatment.course_create(
+        actor=ready["prescriber"],
+        patient=patient,
+        protocol=_iv_protocol(),
+        first_day=date(2026, 11, 23),
+        local_time=time(9, 30),
+    )
+    client = Client()
+    client.force_login(ready["prescriber"])
+    page = client.get(f"/patients/{patient.pk}/courses/{course.pk}/").content.decode()
+    table = page[
+        page.index('id="planned-sessions"') : page.index(
+            "</table>", page.index('id="planned-sessions"')
+        )
+    ]
+    assert table.count("09:30") == 6 and "America/Los_Angeles" in table
+
+
+@pytest.mark.django_db
+def test_phases_move_in_order_and_ending_needs_a_reason(ready: dict[str, Any]) -> None:
+    _trials(ready["patient_slc"], 2)
+    intake = _intake(ready)
+    eligibility.eligibility_sign(
+        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+    )
+    _consent(ready)
+    course = treatment.course_create(
+        actor=ready["prescriber"],
+        patient=ready["patient_slc"],
+        protocol=_iv_protocol(),
+        first_day=date(2026, 3, 2),
+        local_time=time(9, 0),
+    )
+    with pytest.raises(ValidationError):
+        treatment.course_set_phase(actor=ready["prescriber"], course=course, phase="maintenance")
+    treatment.course_set_phase(actor=ready["prescriber"], course=course, phase="evaluation")
+    treatment.course_set_phase(actor=ready["prescriber"], course=course, phase="maintenance")
+    with pytest.raises(ValidationError):
+        treatment.course_end(actor=ready["prescriber"], course=course, reason="")
+    treatment.course_end(actor=ready["prescriber"], course=course, reason="Remission sustained")
+    assert course.phase == "ended" and course.ended_reason == "Remission sustained"
+    with pytest.raises(ValidationError):
+        treatment.course_set_phase(actor=ready["prescriber"], course=course, phase="evaluation")
