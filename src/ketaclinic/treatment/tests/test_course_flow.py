@@ -11,7 +11,7 @@ from ketaclinic.audit.models import AuditEntry
 from ketaclinic.conftest import PASSWORD
 from ketaclinic.eligibility import services as eligibility
 from ketaclinic.eligibility.models import ConsentSignature, EligibilityDecision
-from ketaclinic.patients.models import BodyMeasurement, Medication
+from ketaclinic.patients.models import Medication
 from ketaclinic.treatment import services as treatment
 from ketaclinic.treatment.models import ProtocolVersion
 
@@ -36,22 +36,6 @@ def _trials(patient: Any, count: int) -> None:
             in_current_episode=True,
             is_current=False,
         )
-
-
-@pytest.fixture
-def ready(clinic: dict[str, Any]) -> dict[str, Any]:
-    treatment.protocols_seed_packaged()
-    patient = clinic["patient_slc"]
-    BodyMeasurement.objects.create(
-        patient=patient,
-        measured_on=date(2026, 11, 1),
-        weight_kg=Decimal("80.0"),
-        height_cm=Decimal("170"),
-    )
-    eligibility.consent_document_publish(
-        actor=clinic["director"], title="Consent", body="Plain sample consent."
-    )
-    return clinic
 
 
 def _intake(clinic: dict[str, Any], route: str = "iv_ketamine") -> Any:
