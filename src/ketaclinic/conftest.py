@@ -174,3 +174,24 @@ def log_in(page: Any, base: str, username: str) -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
     page.wait_for_load_state()
+
+
+def complete_intake(
+    actor: Any,
+    patient: Any,
+    route: str = "iv_ketamine",
+    answers: dict[str, dict[str, Any]] | None = None,
+) -> Any:
+    """An intake with every step saved (default answers: nothing to report)."""
+    from ketaclinic.eligibility.services import INTAKE_STEP_KEYS, intake_save_step, intake_start
+
+    intake = intake_start(actor=actor, patient=patient, route=route)
+    for step in INTAKE_STEP_KEYS:
+        intake = intake_save_step(
+            actor=actor,
+            intake=intake,
+            step=step,
+            answers=(answers or {}).get(step, {}),
+            expected_version=intake.version,
+        )
+    return intake

@@ -16,6 +16,7 @@ class AuditAction(models.TextChoices):
     LOGIN = "login", "Logged in"
     LOGOUT = "logout", "Logged out"
     LOCKOUT_LIFTED = "lockout_lifted", "Lifted a lockout"
+    SIGNATURE_REFUSED = "signature_refused", "Signature refused (wrong password)"
     SEED = "seed", "Seeded demo data"
 
 

@@ -119,10 +119,10 @@ def plan_session_starts(
     """UTC start times of `count` sessions (default `rules.sessions`) at `local_time` in `tz`.
 
     The first session is on the first allowed day on or after `first_day`; each later one
-    on the earliest day that keeps the allowed weekdays, the per-ISO-week maximum and the
-    minimum gap. Schedule source: the protocol's schedule phase (clinical-reference.md
-    section 4). Raises ScheduleError for a naive/aware mix-up, an unknown zone or a local
-    time that does not exist on a planned day.
+    on the earliest day that keeps the allowed weekdays, the weekly maximum (per ISO week and
+    in any 7 consecutive days) and the minimum gap. Schedule source: the protocol's
+    schedule phase (clinical-reference.md section 4). Raises ScheduleError for a
+    naive/aware mix-up, an unknown zone or a local time that does not exist on a planned day.
     """
     if isinstance(first_day, datetime) or not isinstance(first_day, date):
         raise ScheduleError("first_day must be a date")
@@ -139,10 +139,23 @@ def plan_session_starts(
     day = first_day
     while len(days) < count:
         week = day.isocalendar()[:2]
-        if day.weekday() not in rules.allowed_weekdays or per_week[week] >= rules.max_per_week:
+        if (
+            day.weekday() not in rules.allowed_weekdays
+            or per_week[week] >= rules.max_per_week
+            or _in_last_seven_days(days, day) >= rules.max_per_week
+        ):
             day += timedelta(days=1)
             continue
         days.append(day)
         per_week[week] += 1
         day += timedelta(days=rules.gap_days)
     return [local_to_utc(d, local_time, zone) for d in days]
+
+
+def _in_last_seven_days(days: list[date], day: date) -> int:
+    """Sessions already planned in the 7 days ending on `day`.
+
+    "Twice weekly" in the esketamine label means any 7 days, not a calendar week: a course
+    starting on a Wednesday must not dose Wednesday, Friday and again on Monday.
+    """
+    return sum(1 for planned in days if (day - planned).days < 7)

@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 
+from ketaclinic.clinical.eligibility import RuleKind
 from ketaclinic.eligibility.models import EligibilityDecision, Route
 
 
@@ -106,6 +107,10 @@ INTAKE_STEPS = (
 STEP_KEYS = tuple(step.key for step in INTAKE_STEPS)
 
 
+class StepVersionForm(forms.Form):
+    version = forms.IntegerField(min_value=0)
+
+
 class StartIntakeForm(forms.Form):
     route = forms.ChoiceField(
         choices=Route.choices, widget=forms.RadioSelect, label="Treatment considered"
@@ -113,6 +118,7 @@ class StartIntakeForm(forms.Form):
 
 
 class SignDecisionForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput)
     decision = forms.ChoiceField(
         choices=EligibilityDecision.Decision.choices, widget=forms.RadioSelect
     )
@@ -131,6 +137,8 @@ class SignDecisionForm(forms.Form):
 
 
 class ConsentForm(forms.Form):
+    # The version the patient read: a newer one published meanwhile is not signed unseen.
+    document_version = forms.IntegerField(widget=forms.HiddenInput)
     typed_name = forms.CharField(label="Patient types their full legal name", max_length=200)
     agreed = forms.BooleanField(
         label="I have read this consent, had my questions answered, and agree to treatment.",
@@ -144,7 +152,5 @@ class ConsentDocumentForm(forms.Form):
 
 
 class RuleSettingForm(forms.Form):
-    kind = forms.ChoiceField(
-        choices=[("exclude", "Exclude"), ("caution", "Caution"), ("off", "Off")]
-    )
+    kind = forms.ChoiceField(choices=[(kind.value, kind.value.capitalize()) for kind in RuleKind])
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))

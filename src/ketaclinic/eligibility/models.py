@@ -6,25 +6,19 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from ketaclinic.records import SignedRecord
+
 
 class Route(models.TextChoices):
     IV_KETAMINE = "iv_ketamine", "IV racemic ketamine"
     ESKETAMINE = "esketamine", "Intranasal esketamine (Spravato)"
 
 
-class SignedRecord(models.Model):
-    """A record that is never edited once saved: corrections are new, superseding records."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not self._state.adding:
-            raise PermissionError(f"A signed {self._meta.verbose_name} cannot be edited.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        raise PermissionError(f"A signed {self._meta.verbose_name} cannot be deleted.")
+ADVICE_LABELS = {
+    "eligible": "Eligible",
+    "eligible_with_cautions": "Eligible with cautions",
+    "not_eligible": "Not eligible",
+}
 
 
 class IntakeEvaluation(models.Model):
@@ -100,6 +94,10 @@ class EligibilityDecision(SignedRecord):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} ({self.signed_at:%Y-%m-%d})"
+
+    @property
+    def get_advice_label(self) -> str:
+        return ADVICE_LABELS.get(self.advice, self.advice)
 
 
 class RuleSetting(models.Model):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.db.models import Max
+
 from ketaclinic.clinical.eligibility import (
     EligibilityRule,
     RuleKind,
@@ -26,17 +28,24 @@ if TYPE_CHECKING:
 
 
 def clinic_rule_settings() -> dict[str, RuleSetting]:
-    """The newest setting per rule: the clinic's kind in force and why."""
-    latest: dict[str, RuleSetting] = {}
-    for setting in RuleSetting.objects.select_related("changed_by").order_by("changed_at", "id"):
-        latest[setting.rule_id] = setting
-    return latest
+    """The newest setting per rule: the clinic's kind in force and why (two queries)."""
+    latest_ids = RuleSetting.objects.values("rule_id").annotate(last=Max("id")).values("last")
+    return {
+        setting.rule_id: setting
+        for setting in RuleSetting.objects.filter(pk__in=latest_ids).select_related("changed_by")
+    }
 
 
 def eligibility_rules_in_force() -> tuple[EligibilityRule, ...]:
-    """Packaged rules with the clinic's kinds applied."""
+    """Packaged rules with the clinic's kinds applied. A setting for a rule no longer
+    shipped is ignored rather than breaking every eligibility page."""
     rules = load_rules(load_eligibility_data())
-    overrides = {rule_id: RuleKind(s.kind) for rule_id, s in clinic_rule_settings().items()}
+    known = {rule.id for rule in rules}
+    overrides = {
+        rule_id: RuleKind(setting.kind)
+        for rule_id, setting in clinic_rule_settings().items()
+        if rule_id in known
+    }
     return with_overrides(rules, overrides)
 
 

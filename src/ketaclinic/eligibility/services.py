@@ -37,14 +37,15 @@ from ketaclinic.eligibility.selectors import (
     latest_decision,
     trial_policy,
 )
-from ketaclinic.patients.models import MedicationClass
+from ketaclinic.patients.models import MedicationClass, Patient
 from ketaclinic.patients.services import require_patient_access
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
-    from ketaclinic.patients.models import Patient
 
 FACT_FIELDS = {f.name for f in fields(IntakeFacts)}
+# The steps of the intake wizard (eligibility.forms.INTAKE_STEPS); all are needed to sign.
+INTAKE_STEP_KEYS = ("episode", "psychiatric", "medical", "medications")
 # Recorded for the prescriber's review; no rule reads them.
 NOTE_FIELDS = {"episode_length_months"}
 
@@ -174,36 +175,60 @@ def eligibility_sign(
     intake: IntakeEvaluation,
     password: str,
     decision: str,
+    expected_version: int,
     override_reason: str = "",
     note: str = "",
 ) -> EligibilityDecision:
     """The prescriber's electronic signature on the eligibility decision.
 
-    The password is re-entered; the meaning of the signature is stored with the name and
-    time. Approving against a not-eligible advice needs a written reason. The previous
+    The password is re-entered (a wrong one is audited); the meaning of the signature is
+    stored with the name and time, and with the answers, trials and findings it was based
+    on. Only a complete draft intake, unchanged since the prescriber opened it, can be
+    signed. Approving against a not-eligible advice needs a written reason. The previous
     decision for the same route, if any, is superseded, never changed.
     """
     require_patient_access(actor, intake.patient, "eligibility.sign")
     if not actor.check_password(password):
+        audit_record(
+            actor=actor,
+            action=AuditAction.SIGNATURE_REFUSED,
+            patient_id=intake.patient_id,
+            object_type="intake_evaluation",
+            object_id=intake.pk,
+            detail={"reason": "wrong password"},
+        )
         raise ValidationError("The password is not right. Your signature was not recorded.")
     if decision not in EligibilityDecision.Decision.values:
         raise ValidationError("Choose approve or decline.")
-    result = intake_evaluate(intake)
-    if (
-        decision == EligibilityDecision.Decision.APPROVE
-        and result.advice == Advice.NOT_ELIGIBLE
-        and not override_reason.strip()
-    ):
-        raise ValidationError(
-            "The advice is not eligible: approving needs a written reason for the override."
-        )
-    verb = "approve" if decision == EligibilityDecision.Decision.APPROVE else "decline"
+    approving = decision == EligibilityDecision.Decision.APPROVE
+    verb = "approve" if approving else "decline"
     meaning = (
         f"I have reviewed this patient's intake evaluation and the findings shown, and I "
         f"{verb} treatment with {Route(intake.route).label}."
     )
     with transaction.atomic():
+        # One signature at a time per patient, so two cannot supersede the same decision.
+        Patient.objects.select_for_update().filter(pk=intake.patient_id).first()
         locked = IntakeEvaluation.objects.select_for_update().get(pk=intake.pk)
+        if locked.status != IntakeEvaluation.Status.DRAFT:
+            raise ValidationError(
+                "This intake is already signed. Start a new intake to make a new decision."
+            )
+        if locked.version != expected_version:
+            raise ValidationError(
+                "The intake changed after you opened it. Review the findings again before signing."
+            )
+        missing = [step for step in INTAKE_STEP_KEYS if step not in locked.completed_steps]
+        if missing:
+            raise ValidationError(
+                f"Complete every intake step before signing (missing: {', '.join(missing)})."
+            )
+        facts = intake_facts(locked)
+        result = evaluate(facts, eligibility_rules_in_force(), trial_policy())
+        if approving and result.advice == Advice.NOT_ELIGIBLE and not override_reason.strip():
+            raise ValidationError(
+                "The advice is not eligible: approving needs a written reason for the override."
+            )
         previous = latest_decision(locked.patient, locked.route)
         signed = EligibilityDecision.objects.create(
             intake=locked,
@@ -217,10 +242,24 @@ def eligibility_sign(
                     "statement": f.statement,
                     "source": f.source,
                     "detail": f.detail,
+                    "verified": f.verified,
                 }
                 for f in result.findings
             ],
-            facts={**locked.facts, "adequate_trials": result.adequate_trials},
+            facts={
+                **locked.facts,
+                "adequate_trials": result.adequate_trials,
+                "trials": [
+                    {
+                        "drug": t.drug,
+                        "dose_mg_per_day": str(t.dose_mg_per_day),
+                        "weeks_at_dose": t.weeks_at_dose,
+                        "adherence": t.adherence,
+                        "outcome": t.outcome,
+                    }
+                    for t in facts.trials
+                ],
+            },
             decision=decision,
             override_reason=override_reason.strip(),
             note=note.strip(),
@@ -297,6 +336,7 @@ def consent_sign(
     document: ConsentDocument,
     typed_name: str,
     agreed: bool,
+    read_version: int,
 ) -> ConsentSignature:
     """The patient signs by typing their legal name and ticking agreement. In the clinic
     the staff member at their side witnesses at once; on the portal a witness follows."""
@@ -308,6 +348,11 @@ def consent_sign(
         require_patient_access(actor, patient, "consent.record")
     if not agreed:
         raise ValidationError("Tick the box to confirm you have read and agree.")
+    if read_version != document.version:
+        raise ValidationError(
+            "The consent document changed while it was open. Please read "
+            "the current version before signing."
+        )
     legal = name_key(f"{patient.legal_first_name} {patient.legal_last_name}")
     if name_key(typed_name) != legal:
         raise ValidationError(
@@ -341,6 +386,8 @@ def consent_witness(*, actor: User, signature: ConsentSignature) -> ConsentWitne
     """A staff member witnesses a consent signed on the portal."""
     require_patient_access(actor, signature.patient, "consent.record")
     with transaction.atomic():
+        # A double submit waits here, then finds the first witness.
+        ConsentSignature.objects.select_for_update().filter(pk=signature.pk).first()
         if ConsentWitness.objects.filter(signature=signature).exists():
             raise ValidationError("This consent is already witnessed.")
         witness = ConsentWitness.objects.create(

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from ketaclinic.accounts.decorators import capability_required
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
+from ketaclinic.clinical.eligibility import RuleKind
 from ketaclinic.eligibility import services
 from ketaclinic.eligibility.forms import (
     INTAKE_STEPS,
@@ -17,6 +18,7 @@ from ketaclinic.eligibility.forms import (
     RuleSettingForm,
     SignDecisionForm,
     StartIntakeForm,
+    StepVersionForm,
 )
 from ketaclinic.eligibility.models import ConsentSignature, IntakeEvaluation
 from ketaclinic.eligibility.selectors import (
@@ -28,6 +30,12 @@ from ketaclinic.eligibility.selectors import (
 from ketaclinic.measures.selectors import patient_trends
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
+
+
+def _posted_version(request: HttpRequest) -> int:
+    """The record version the form was opened at; a tampered value counts as stale."""
+    form = StepVersionForm(request.POST)
+    return form.cleaned_data["version"] if form.is_valid() else -1
 
 
 def _intake(patient: Patient, intake_id: int) -> IntakeEvaluation:
@@ -70,7 +78,7 @@ def intake_step(request: HttpRequest, patient: Patient, intake_id: int, step: st
                 intake=intake,
                 step=step,
                 answers=form.cleaned_data,
-                expected_version=int(request.POST.get("version", 0)),
+                expected_version=_posted_version(request),
             )
         except (services.StaleIntakeError, ValidationError) as error:
             form.add_error(
@@ -108,8 +116,9 @@ def intake_step(request: HttpRequest, patient: Patient, intake_id: int, step: st
 @patient_page("eligibility.intake", "intake_review")
 def intake_review(request: HttpRequest, patient: Patient, intake_id: int) -> HttpResponse:
     intake = _intake(patient, intake_id)
-    result = services.intake_evaluate(intake)
-    form = SignDecisionForm(request.POST or None)
+    signed = intake.decisions.order_by("-signed_at").first()
+    result = None if signed else services.intake_evaluate(intake)
+    form = SignDecisionForm(request.POST or None, initial={"version": intake.version})
     if request.method == "POST" and form.is_valid():
         try:
             services.eligibility_sign(
@@ -117,6 +126,7 @@ def intake_review(request: HttpRequest, patient: Patient, intake_id: int) -> Htt
                 intake=intake,
                 password=form.cleaned_data["password"],
                 decision=form.cleaned_data["decision"],
+                expected_version=form.cleaned_data["version"],
                 override_reason=form.cleaned_data["override_reason"],
                 note=form.cleaned_data["note"],
             )
@@ -134,6 +144,7 @@ def intake_review(request: HttpRequest, patient: Patient, intake_id: int) -> Htt
             "tab": "treatment",
             "intake": intake,
             "result": result,
+            "signed": signed,
             "form": form,
             "missing_steps": missing,
             "steps": INTAKE_STEPS,
@@ -148,7 +159,9 @@ def intake_review(request: HttpRequest, patient: Patient, intake_id: int) -> Htt
 @patient_page("consent.record", "consent")
 def consent(request: HttpRequest, patient: Patient) -> HttpResponse:
     document = current_consent_document()
-    form = ConsentForm(request.POST or None)
+    form = ConsentForm(
+        request.POST or None, initial={"document_version": document.version if document else 0}
+    )
     if request.method == "POST" and document and form.is_valid():
         try:
             services.consent_sign(
@@ -156,6 +169,7 @@ def consent(request: HttpRequest, patient: Patient) -> HttpResponse:
                 patient=patient,
                 document=document,
                 typed_name=form.cleaned_data["typed_name"],
+                read_version=form.cleaned_data["document_version"],
                 agreed=form.cleaned_data["agreed"],
             )
         except ValidationError as error:
@@ -204,7 +218,9 @@ def portal_consent(request: HttpRequest) -> HttpResponse:
         object_type="consent_document",
         object_id=document.pk if document else "",
     )
-    form = ConsentForm(request.POST or None)
+    form = ConsentForm(
+        request.POST or None, initial={"document_version": document.version if document else 0}
+    )
     signed = (
         ConsentSignature.objects.filter(patient=patient, document=document).first()
         if document
@@ -217,6 +233,7 @@ def portal_consent(request: HttpRequest) -> HttpResponse:
                 patient=patient,
                 document=document,
                 typed_name=form.cleaned_data["typed_name"],
+                read_version=form.cleaned_data["document_version"],
                 agreed=form.cleaned_data["agreed"],
             )
         except ValidationError as error:
@@ -270,6 +287,7 @@ def rules(request: HttpRequest) -> HttpResponse:
             "settings": settings_in_force,
             "policy": trial_policy(),
             "form": RuleSettingForm(),
+            "kinds": [kind.value for kind in RuleKind],
         },
     )
 

@@ -56,19 +56,21 @@ def seed_treatment(patients: Sequence[Patient]) -> None:
     next_monday = timezone.localdate() + timedelta(days=7 - timezone.localdate().weekday())
     for patient in candidates[:COURSE_PATIENTS]:
         intake = eligibility.intake_start(actor=nurse, patient=patient, route="iv_ketamine")
-        intake = eligibility.intake_save_step(
-            actor=nurse,
-            intake=intake,
-            step="medical",
-            answers={"systolic_bp": 126, "diastolic_bp": 80},
-            expected_version=intake.version,
-        )
+        for step in eligibility.INTAKE_STEP_KEYS:
+            intake = eligibility.intake_save_step(
+                actor=nurse,
+                intake=intake,
+                step=step,
+                answers={"systolic_bp": 126, "diastolic_bp": 80} if step == "medical" else {},
+                expected_version=intake.version,
+            )
         advice = eligibility.intake_evaluate(intake).advice
         eligibility.eligibility_sign(
             actor=prescriber,
             intake=intake,
             password=DEMO_PASSWORD,
             decision="approve",
+            expected_version=intake.version,
             override_reason=""
             if advice != "not_eligible"
             else "Outside records confirm two failed adequate trials.",
@@ -79,6 +81,7 @@ def seed_treatment(patients: Sequence[Patient]) -> None:
             document=document,
             agreed=True,
             typed_name=f"{patient.legal_first_name} {patient.legal_last_name}",
+            read_version=document.version,
         )
         course_create(
             actor=prescriber,

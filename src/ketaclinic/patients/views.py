@@ -50,7 +50,8 @@ def patient_page(capability: str, page: str) -> Callable[..., Callable[..., Http
                 patient_id=patient.pk,
                 object_type="patient",
                 object_id=patient.pk,
-                detail={"page": page},
+                # Which record of the patient's was opened, not only which page.
+                detail={"page": page, **kwargs},
             )
             return view(request, patient, **kwargs)
 

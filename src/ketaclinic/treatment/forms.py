@@ -17,15 +17,6 @@ class CourseForm(forms.Form):
         label="Session start time (clinic's local time)",
         widget=forms.TimeInput(attrs={"type": "time"}),
     )
-    weight_basis = forms.ChoiceField(
-        choices=[
-            ("actual", "Actual weight"),
-            ("ideal", "Ideal body weight (Devine)"),
-            ("adjusted", "Adjusted body weight"),
-        ],
-        initial="actual",
-        help_text="IV only. Ideal and adjusted need height and sex at birth on the chart.",
-    )
     mg_per_kg = forms.DecimalField(
         label="Dose (mg/kg), IV only",
         required=False,
@@ -50,6 +41,11 @@ class CourseForm(forms.Form):
         field.label_from_instance = lambda p: f"{p.name} (version {p.version})"
 
 
+def _refuse_constant(name: str) -> None:
+    # NaN and Infinity are not JSON and would slip past numeric limits.
+    raise ValueError(f"{name} is not a number a protocol can use")
+
+
 class ProtocolEditForm(forms.Form):
     data = forms.CharField(
         label="Protocol (JSON)", widget=forms.Textarea(attrs={"rows": 28, "class": "mono"})
@@ -60,7 +56,7 @@ class ProtocolEditForm(forms.Form):
 
     def clean_data(self) -> dict[str, Any]:
         try:
-            value = json.loads(self.cleaned_data["data"])
+            value = json.loads(self.cleaned_data["data"], parse_constant=_refuse_constant)
         except ValueError as error:
             raise forms.ValidationError(f"Not valid JSON: {error}") from error
         if not isinstance(value, dict):

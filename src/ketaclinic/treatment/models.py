@@ -6,8 +6,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from ketaclinic.records import SignedRecord
 
-class ProtocolVersion(models.Model):
+
+class ProtocolVersion(SignedRecord):
     """One version of a protocol. Editing makes a new version; a course records the version
     it follows, so a later edit never changes what an existing course was planned under."""
 
@@ -33,11 +35,6 @@ class ProtocolVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data.get('name', self.key)} v{self.version}"
-
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not self._state.adding:
-            raise PermissionError("A protocol version is never edited; save a new version.")
-        super().save(*args, **kwargs)
 
     @property
     def name(self) -> str:

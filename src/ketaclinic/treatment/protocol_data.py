@@ -21,6 +21,11 @@ def standard_mg_per_kg(data: dict[str, Any]) -> Decimal:
     return Decimal(str(data["dose"]["default_mg_per_kg"]))
 
 
+def allowed_mg_per_kg(data: dict[str, Any]) -> tuple[Decimal, ...]:
+    """The doses (mg/kg) the protocol allows a prescriber to choose."""
+    return tuple(Decimal(str(step)) for step in data["dose"].get("steps_mg_per_kg", []))
+
+
 def max_mg_per_kg(data: dict[str, Any]) -> Decimal | None:
     value = data["dose"].get("max_mg_per_kg")
     return Decimal(str(value)) if value is not None else None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
@@ -16,10 +17,12 @@ from ketaclinic.clinical.dosing import DosingInputError, WeightBasis, iv_ketamin
 from ketaclinic.clinical.schedule import ScheduleError, plan_session_starts
 from ketaclinic.eligibility.models import EligibilityDecision
 from ketaclinic.eligibility.selectors import current_consent, latest_decision
+from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import require_patient_access
 from ketaclinic.protocols import PROTOCOL_KEYS, load_protocol, validate_protocol
 from ketaclinic.treatment.models import PlannedSession, ProtocolVersion, TreatmentCourse
 from ketaclinic.treatment.protocol_data import (
+    allowed_mg_per_kg,
     esketamine_start_dose_mg,
     infusion_minutes,
     max_mg_per_kg,
@@ -29,7 +32,6 @@ from ketaclinic.treatment.protocol_data import (
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
-    from ketaclinic.patients.models import Patient
 
 
 def protocols_seed_packaged() -> list[ProtocolVersion]:
@@ -56,6 +58,13 @@ def protocol_version_create(
         raise PermissionDenied("Only the medical director edits protocols.")
     if not change_note.strip():
         raise ValidationError("Say what changed and why.")
+    current = ProtocolVersion.objects.filter(key=key).order_by("-version").first()
+    if current is None:
+        raise ValidationError(f"No protocol {key!r}.")
+    if data.get("route") != current.route:
+        raise ValidationError(
+            f"A protocol keeps its route ({current.route}); make a new protocol for another route."
+        )
     try:
         validate_protocol(data, filename=f"{key}.json")
     except ValueError as error:
@@ -85,6 +94,11 @@ def protocol_version_create(
     return version
 
 
+# A course may be entered up to a year back (one already under way) or planned a year
+# ahead; a mistyped year is caught, not planned.
+PLANNING_WINDOW = (timedelta(days=-365), timedelta(days=365))
+
+
 def course_create(
     *,
     actor: User,
@@ -92,33 +106,27 @@ def course_create(
     protocol: ProtocolVersion,
     first_day: date,
     local_time: time,
-    weight_basis: str = WeightBasis.ACTUAL,
     mg_per_kg: Decimal | None = None,
     rems_patient_enrollment_id: str = "",
     rems_enrolled_on: date | None = None,
 ) -> TreatmentCourse:
     """Create a course from a protocol version for an eligible, consented patient, with its
     planned sessions (dates in the location's time zone, per the protocol's schedule rules)
-    and planned doses (clinical.dosing). Clinical-reference.md sections 3-4."""
+    and planned doses (clinical.dosing, on the protocol's weight basis; mg/kg one of the
+    protocol's steps). Clinical-reference.md sections 3-4."""
     require_patient_access(actor, patient, "treatment.plan_course")
     route = protocol.route
-    decision = latest_decision(patient, route)
-    if decision is None or decision.decision != EligibilityDecision.Decision.APPROVE:
-        raise ValidationError(
-            "A prescriber must sign an approving eligibility decision for "
-            "this route before a course can start."
-        )
-    consent = current_consent(patient)
-    if consent is None:
-        raise ValidationError(
-            "The patient has no witnessed consent on the current consent document."
-        )
+    today = timezone.localdate()
+    if not today + PLANNING_WINDOW[0] <= first_day <= today + PLANNING_WINDOW[1]:
+        raise ValidationError("The first session must be within a year of today.")
     location = patient.primary_location
     if route == "esketamine":
         if not location.spravato_rems_certified:
             raise ValidationError(f"{location.name} is not Spravato REMS certified.")
         if not rems_patient_enrollment_id.strip() or rems_enrolled_on is None:
             raise ValidationError("Esketamine needs the patient's REMS enrollment id and date.")
+        if rems_enrolled_on > min(today, first_day):
+            raise ValidationError("REMS enrollment must be recorded before the first treatment.")
     measurement = patient.measurements.exclude(weight_kg__isnull=True).first()
     if measurement is None:
         raise ValidationError("Record the patient's weight before planning doses.")
@@ -128,9 +136,20 @@ def course_create(
         .first()
     )
     data = protocol.data
+    weight_basis = data.get("weight_basis") or WeightBasis.ACTUAL
     try:
         if route == "iv_ketamine":
             mg_per_kg = mg_per_kg or standard_mg_per_kg(data)
+            steps = allowed_mg_per_kg(data)
+            if steps and mg_per_kg not in steps:
+                raise ValidationError(
+                    f"This protocol doses {', '.join(f'{step:g}' for step in steps)} mg/kg."
+                )
+            maximum = max_mg_per_kg(data)
+            if maximum is not None and mg_per_kg > maximum:
+                raise ValidationError(
+                    f"{mg_per_kg:g} mg/kg is above this protocol's maximum of {maximum:g} mg/kg."
+                )
             minutes = infusion_minutes(data)
             dose = iv_ketamine_dose(
                 weight_kg=measurement.weight_kg,
@@ -139,10 +158,8 @@ def course_create(
                 basis=WeightBasis(weight_basis),
                 height_cm=height,
                 sex=patient.sex_at_birth if patient.sex_at_birth in ("female", "male") else None,
-                max_mg_per_kg=max_mg_per_kg(data),
+                max_mg_per_kg=maximum,
             )
-            if any("maximum" in w for w in dose.warnings):
-                raise ValidationError("; ".join(dose.warnings))
             planned_dose, basis_kg = dose.dose_mg, dose.basis_weight_kg
         else:
             minutes = None
@@ -155,9 +172,32 @@ def course_create(
             tz=location.timezone,
             rules=schedule_rules(data),
         )
-    except (DosingInputError, ScheduleError, ValueError) as error:
+    except (DosingInputError, ScheduleError) as error:
         raise ValidationError(str(error)) from error
     with transaction.atomic():
+        # One planning at a time per patient: a double click cannot make two courses.
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        decision = latest_decision(patient, route)
+        if decision is None or decision.decision != EligibilityDecision.Decision.APPROVE:
+            raise ValidationError(
+                "A prescriber must sign an approving eligibility decision for "
+                "this route before a course can start."
+            )
+        consent = current_consent(patient)
+        if consent is None:
+            raise ValidationError(
+                "The patient has no witnessed consent on the current consent document."
+            )
+        active = (
+            TreatmentCourse.objects.filter(patient=patient, protocol__data__route=route)
+            .exclude(phase=TreatmentCourse.Phase.ENDED)
+            .first()
+        )
+        if active is not None:
+            raise ValidationError(
+                f"The patient already has an active {route.replace('_', ' ')} "
+                "course; end it before planning a new one."
+            )
         course = TreatmentCourse.objects.create(
             patient=patient,
             protocol=protocol,
@@ -165,7 +205,7 @@ def course_create(
             consent=consent,
             location=location,
             prescriber=actor,
-            weight_basis=weight_basis,
+            weight_basis=weight_basis if route == "iv_ketamine" else "",
             weight_kg=measurement.weight_kg,
             basis_weight_kg=basis_kg,
             mg_per_kg=mg_per_kg,

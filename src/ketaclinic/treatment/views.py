@@ -16,6 +16,7 @@ from ketaclinic.eligibility.selectors import (
     latest_decision,
     open_intake,
 )
+from ketaclinic.eligibility.services import INTAKE_STEP_KEYS
 from ketaclinic.measures.selectors import patient_trends
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
@@ -34,6 +35,7 @@ def tab(request: HttpRequest, patient: Patient) -> HttpResponse:
             "patient": patient,
             "tab": "treatment",
             "open_intake": open_intake(patient),
+            "intake_step_count": len(INTAKE_STEP_KEYS),
             "decisions": {
                 route: latest_decision(patient, route) for route in ("iv_ketamine", "esketamine")
             },
@@ -61,7 +63,6 @@ def course_new(request: HttpRequest, patient: Patient) -> HttpResponse:
                 protocol=data["protocol"],
                 first_day=data["first_day"],
                 local_time=data["local_time"],
-                weight_basis=data["weight_basis"],
                 mg_per_kg=data["mg_per_kg"],
                 rems_patient_enrollment_id=data["rems_patient_enrollment_id"],
                 rems_enrolled_on=data["rems_enrolled_on"],
@@ -113,10 +114,12 @@ def course(request: HttpRequest, patient: Patient, course_id: int) -> HttpRespon
     chart = prediction = None
     if course.mg_per_kg and course.infusion_minutes:
         try:
+            # The planned dose in mg, distributed in the patient's actual weight: the models'
+            # volumes scale with body weight, whatever weight the dose was calculated on.
             prediction = predict_infusion(
                 model="domino",
-                weight_kg=float(course.basis_weight_kg),
-                mg_per_kg=float(course.mg_per_kg),
+                weight_kg=float(course.weight_kg),
+                mg_per_kg=float(course.planned_dose_mg / course.weight_kg),
                 minutes=float(course.infusion_minutes),
             )
             chart = pk_chart(prediction, infusion_minutes=course.infusion_minutes)

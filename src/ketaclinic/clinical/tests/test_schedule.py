@@ -293,3 +293,14 @@ def test_property_every_constraint_holds(
         if (first_day + timedelta(days=i)).weekday() in weekdays
     )
     assert days[0] == first_allowed
+
+
+def test_twice_weekly_means_any_seven_days_not_a_calendar_week() -> None:
+    rules = ScheduleRules(sessions=8, max_per_week=2, no_consecutive_days=True)
+    starts = plan_session_starts(
+        first_day=date(2026, 1, 7), local_time=time(10, 0), tz="America/Denver", rules=rules
+    )  # a Wednesday
+    days = [s.astimezone(ZoneInfo("America/Denver")).date() for s in starts]
+    for index, day in enumerate(days):
+        assert sum(1 for other in days if 0 <= (day - other).days < 7) <= 2, days[: index + 1]
+    assert days[:3] == [date(2026, 1, 7), date(2026, 1, 9), date(2026, 1, 14)]

@@ -92,7 +92,7 @@ def _course(patient: Any, director: Any) -> Any:
     from datetime import date, time
     from decimal import Decimal
 
-    from ketaclinic.conftest import PASSWORD
+    from ketaclinic.conftest import PASSWORD, complete_intake
     from ketaclinic.eligibility import services as eligibility
     from ketaclinic.eligibility.models import ConsentDocument
     from ketaclinic.patients.models import BodyMeasurement
@@ -103,9 +103,14 @@ def _course(patient: Any, director: Any) -> Any:
     BodyMeasurement.objects.create(
         patient=patient, measured_on=date(2026, 1, 5), weight_kg=Decimal("70")
     )
-    intake = eligibility.intake_start(actor=director, patient=patient, route="iv_ketamine")
+    intake = complete_intake(director, patient)
     eligibility.eligibility_sign(
-        actor=director, intake=intake, password=PASSWORD, decision="approve", override_reason="test"
+        actor=director,
+        intake=intake,
+        password=PASSWORD,
+        decision="approve",
+        override_reason="test",
+        expected_version=intake.version,
     )
     document = ConsentDocument.objects.first() or eligibility.consent_document_publish(
         actor=director, title="C", body="B"
@@ -116,6 +121,7 @@ def _course(patient: Any, director: Any) -> Any:
         document=document,
         agreed=True,
         typed_name=f"{patient.legal_first_name} {patient.legal_last_name}",
+        read_version=document.version,
     )
     return course_create(
         actor=director,

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 
 from ketaclinic.audit.models import AuditEntry
-from ketaclinic.conftest import PASSWORD
+from ketaclinic.conftest import PASSWORD, complete_intake
 from ketaclinic.eligibility import services as eligibility
 from ketaclinic.eligibility.models import ConsentSignature, EligibilityDecision
 from ketaclinic.patients.models import Medication
@@ -39,29 +39,20 @@ def _trials(patient: Any, count: int) -> None:
 
 
 def _intake(clinic: dict[str, Any], route: str = "iv_ketamine") -> Any:
-    intake = eligibility.intake_start(
-        actor=clinic["prescriber"], patient=clinic["patient_slc"], route=route
-    )
-    for step, answers in ANSWERS.items():
-        intake = eligibility.intake_save_step(
-            actor=clinic["nurse"],
-            intake=intake,
-            step=step,
-            answers=answers,
-            expected_version=intake.version,
-        )
-    return intake
+    return complete_intake(clinic["nurse"], clinic["patient_slc"], route, ANSWERS)
 
 
 def _consent(clinic: dict[str, Any]) -> ConsentSignature:
     from ketaclinic.eligibility.selectors import current_consent_document
 
+    document = current_consent_document()
     return eligibility.consent_sign(
         actor=clinic["nurse"],
         patient=clinic["patient_slc"],
-        document=current_consent_document(),
+        document=document,
         typed_name="ada lovelace",
         agreed=True,
+        read_version=document.version,
     )
 
 
@@ -76,16 +67,28 @@ def test_eligible_signed_consented_patient_gets_six_planned_sessions(ready: dict
     assert eligibility.intake_evaluate(intake).advice == "eligible"
     with pytest.raises(ValidationError, match="password"):
         eligibility.eligibility_sign(
-            actor=ready["prescriber"], intake=intake, password="nope", decision="approve"
+            actor=ready["prescriber"],
+            intake=intake,
+            expected_version=intake.version,
+            password="nope",
+            decision="approve",
         )
     from django.core.exceptions import PermissionDenied
 
     with pytest.raises(PermissionDenied):  # nurses fill in intakes but cannot sign them
         eligibility.eligibility_sign(
-            actor=ready["nurse"], intake=intake, password=PASSWORD, decision="approve"
+            actor=ready["nurse"],
+            intake=intake,
+            expected_version=intake.version,
+            password=PASSWORD,
+            decision="approve",
         )
     decision = eligibility.eligibility_sign(
-        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+        actor=ready["prescriber"],
+        intake=intake,
+        expected_version=intake.version,
+        password=PASSWORD,
+        decision="approve",
     )
     assert "I have reviewed" in decision.signature_meaning and decision.signed_by_name
     with pytest.raises(ValidationError, match="consent"):
@@ -103,6 +106,7 @@ def test_eligible_signed_consented_patient_gets_six_planned_sessions(ready: dict
             document=ConsentSignature._meta.get_field("document").related_model.objects.get(),
             typed_name="Someone Else",
             agreed=True,
+            read_version=1,
         )
     _consent(ready)
     course = treatment.course_create(
@@ -136,10 +140,18 @@ def test_not_eligible_needs_a_written_override_and_decline_blocks_a_course(
     assert "treatment_resistance_not_met" in {f.rule_id for f in result.findings}
     with pytest.raises(ValidationError, match="written reason"):
         eligibility.eligibility_sign(
-            actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+            actor=ready["prescriber"],
+            intake=intake,
+            expected_version=intake.version,
+            password=PASSWORD,
+            decision="approve",
         )
     declined = eligibility.eligibility_sign(
-        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="decline"
+        actor=ready["prescriber"],
+        intake=intake,
+        expected_version=intake.version,
+        password=PASSWORD,
+        decision="decline",
     )
     _consent(ready)
     with pytest.raises(ValidationError, match="approving eligibility"):
@@ -155,6 +167,7 @@ def test_not_eligible_needs_a_written_override_and_decline_blocks_a_course(
     approved = eligibility.eligibility_sign(
         actor=ready["prescriber"],
         intake=second,
+        expected_version=second.version,
         password=PASSWORD,
         decision="approve",
         override_reason="Failed 3 trials abroad; records requested.",
@@ -210,7 +223,11 @@ def test_signed_records_cannot_be_edited(ready: dict[str, Any]) -> None:
     _trials(ready["patient_slc"], 2)
     intake = _intake(ready)
     decision = eligibility.eligibility_sign(
-        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+        actor=ready["prescriber"],
+        intake=intake,
+        expected_version=intake.version,
+        password=PASSWORD,
+        decision="approve",
     )
     signature = _consent(ready)
     for record in (decision, signature, signature.witness):
@@ -244,7 +261,11 @@ def test_esketamine_needs_rems_enrollment_and_a_certified_location(ready: dict[s
     _trials(ready["patient_slc"], 2)
     intake = _intake(ready, route="esketamine")
     eligibility.eligibility_sign(
-        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+        actor=ready["prescriber"],
+        intake=intake,
+        expected_version=intake.version,
+        password=PASSWORD,
+        decision="approve",
     )
     _consent(ready)
     protocol = ProtocolVersion.objects.get(key="esketamine-trd")
@@ -317,7 +338,11 @@ def test_course_page_shows_times_in_the_locations_zone(
     _trials(patient, 2)
     intake = _intake(ready)
     eligibility.eligibility_sign(
-        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+        actor=ready["prescriber"],
+        intake=intake,
+        expected_version=intake.version,
+        password=PASSWORD,
+        decision="approve",
     )
     _consent(ready)
     course = treatment.course_create(
@@ -343,7 +368,11 @@ def test_phases_move_in_order_and_ending_needs_a_reason(ready: dict[str, Any]) -
     _trials(ready["patient_slc"], 2)
     intake = _intake(ready)
     eligibility.eligibility_sign(
-        actor=ready["prescriber"], intake=intake, password=PASSWORD, decision="approve"
+        actor=ready["prescriber"],
+        intake=intake,
+        expected_version=intake.version,
+        password=PASSWORD,
+        decision="approve",
     )
     _consent(ready)
     course = treatment.course_create(
@@ -363,3 +392,148 @@ def test_phases_move_in_order_and_ending_needs_a_reason(ready: dict[str, Any]) -
     assert course.phase == "ended" and course.ended_reason == "Remission sustained"
     with pytest.raises(ValidationError):
         treatment.course_set_phase(actor=ready["prescriber"], course=course, phase="evaluation")
+
+
+@pytest.mark.django_db
+def test_only_a_complete_unchanged_draft_intake_can_be_signed(ready: dict[str, Any]) -> None:
+    from ketaclinic.eligibility.forms import STEP_KEYS
+
+    assert STEP_KEYS == eligibility.INTAKE_STEP_KEYS  # the wizard and the signing check agree
+    _trials(ready["patient_slc"], 2)
+    partial = eligibility.intake_start(
+        actor=ready["nurse"], patient=ready["patient_slc"], route="iv_ketamine"
+    )
+    with pytest.raises(ValidationError, match="Complete every intake step"):
+        eligibility.eligibility_sign(
+            actor=ready["prescriber"],
+            intake=partial,
+            password=PASSWORD,
+            decision="approve",
+            expected_version=partial.version,
+        )
+    intake = _intake(ready)
+    seen = intake.version
+    eligibility.intake_save_step(
+        actor=ready["nurse"],
+        intake=intake,
+        step="medical",
+        answers={"pregnant_or_possibly_pregnant": True},
+        expected_version=intake.version,
+    )
+    with pytest.raises(ValidationError, match="changed after you opened it"):
+        eligibility.eligibility_sign(
+            actor=ready["prescriber"],
+            intake=intake,
+            password=PASSWORD,
+            decision="approve",
+            expected_version=seen,
+        )
+    intake.refresh_from_db()
+    eligibility.eligibility_sign(
+        actor=ready["prescriber"],
+        intake=intake,
+        password=PASSWORD,
+        decision="decline",
+        expected_version=intake.version,
+    )
+    with pytest.raises(ValidationError, match="already signed"):
+        eligibility.eligibility_sign(
+            actor=ready["prescriber"],
+            intake=intake,
+            password=PASSWORD,
+            decision="approve",
+            override_reason="x",
+            expected_version=intake.version + 1,
+        )
+    with pytest.raises(ValidationError, match="password"):
+        eligibility.eligibility_sign(
+            actor=ready["prescriber"],
+            intake=intake,
+            password="wrong",
+            decision="approve",
+            expected_version=intake.version,
+        )
+    assert AuditEntry.objects.filter(
+        action="signature_refused", actor_id=ready["prescriber"].pk
+    ).exists()
+    assert EligibilityDecision.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_consent_is_only_signed_on_the_version_that_was_read(ready: dict[str, Any]) -> None:
+    from ketaclinic.eligibility.selectors import current_consent_document
+
+    read = current_consent_document()
+    eligibility.consent_document_publish(
+        actor=ready["director"], title="Consent v2", body="Revised text."
+    )
+    with pytest.raises(ValidationError, match="changed while it was open"):
+        eligibility.consent_sign(
+            actor=ready["nurse"],
+            patient=ready["patient_slc"],
+            document=current_consent_document(),
+            typed_name="Ada Lovelace",
+            agreed=True,
+            read_version=read.version,
+        )
+    assert not ConsentSignature.objects.exists()
+
+
+@pytest.mark.django_db
+def test_course_planning_guards(ready: dict[str, Any]) -> None:
+    _trials(ready["patient_slc"], 2)
+    intake = _intake(ready)
+    eligibility.eligibility_sign(
+        actor=ready["prescriber"],
+        intake=intake,
+        password=PASSWORD,
+        decision="approve",
+        expected_version=intake.version,
+    )
+    _consent(ready)
+    plan = dict(
+        actor=ready["prescriber"],
+        patient=ready["patient_slc"],
+        protocol=_iv_protocol(),
+        local_time=time(9, 0),
+    )
+    with pytest.raises(ValidationError, match=r"0\.5 mg/kg"):  # not one of the protocol's steps
+        treatment.course_create(**plan, first_day=date(2026, 3, 2), mg_per_kg=Decimal("0.75"))
+    with pytest.raises(ValidationError, match="within a year of today"):
+        treatment.course_create(**plan, first_day=date(2036, 3, 2))
+    treatment.course_create(**plan, first_day=date(2026, 3, 2))
+    with pytest.raises(ValidationError, match="already has an active"):
+        treatment.course_create(**plan, first_day=date(2026, 3, 2))
+
+
+@pytest.mark.django_db
+def test_protocol_edits_keep_route_and_refuse_non_numbers(ready: dict[str, Any]) -> None:
+    from ketaclinic.treatment.forms import ProtocolEditForm
+
+    current = _iv_protocol()
+    with pytest.raises(ValidationError, match="keeps its route"):
+        treatment.protocol_version_create(
+            actor=ready["director"],
+            key=current.key,
+            data={**current.data, "route": "esketamine"},
+            change_note="switch",
+        )
+    form = ProtocolEditForm({"data": '{"max_mg_per_kg": NaN}', "change_note": "x"})
+    assert not form.is_valid() and "NaN is not a number" in str(form.errors)
+
+
+@pytest.mark.django_db
+def test_settings_for_retired_rules_and_audited_record_ids(ready: dict[str, Any]) -> None:
+    from ketaclinic.eligibility.models import RuleSetting
+
+    RuleSetting.objects.create(
+        rule_id="retired_rule", kind="off", reason="old", changed_by=ready["director"]
+    )
+    _trials(ready["patient_slc"], 2)
+    intake = _intake(ready)
+    assert eligibility.intake_evaluate(intake).advice == "eligible"
+    client = Client()
+    client.force_login(ready["prescriber"])
+    client.get(f"/patients/{intake.patient_id}/intake/{intake.pk}/review/")
+    entry = AuditEntry.objects.filter(actor_id=ready["prescriber"].pk, action="view").last()
+    assert entry.detail == {"page": "intake_review", "intake_id": intake.pk}

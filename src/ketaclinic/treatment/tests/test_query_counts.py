@@ -27,8 +27,13 @@ def test_treatment_pages_do_not_grow_with_courses_sessions_or_rule_history(
 
     patient = ready["patient_slc"]
     _trials(patient, 2)
+    intake = _intake(ready)
     eligibility.eligibility_sign(
-        actor=ready["prescriber"], intake=_intake(ready), password=PASSWORD, decision="approve"
+        actor=ready["prescriber"],
+        intake=intake,
+        password=PASSWORD,
+        decision="approve",
+        expected_version=intake.version,
     )
     _consent(ready)
 
@@ -51,8 +56,9 @@ def test_treatment_pages_do_not_grow_with_courses_sessions_or_rule_history(
         "/protocols/",
     ]
     small = {url: _queries(client, url) for url in urls}
+    treatment.course_end(actor=ready["prescriber"], course=course, reason="Replanned")
     for _ in range(20):
-        plan()
+        treatment.course_end(actor=ready["prescriber"], course=plan(), reason="Replanned")
     PlannedSession.objects.bulk_create(
         PlannedSession(
             course=course,
