@@ -80,7 +80,8 @@ def protocol_version_create(
         version = ProtocolVersion.objects.create(
             key=key,
             version=latest + 1,
-            data=data,
+            # The file's own version number follows the clinic's copy.
+            data={**data, "version": latest + 1},
             change_note=change_note.strip(),
             created_by=actor,
         )

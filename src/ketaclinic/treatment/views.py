@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.decorators import capability_required
 from ketaclinic.clinical.pk import MODELS, PkInputError, predict_infusion
+from ketaclinic.eligibility.models import Route
 from ketaclinic.eligibility.selectors import (
     current_consent,
     current_consent_document,
@@ -36,9 +37,7 @@ def tab(request: HttpRequest, patient: Patient) -> HttpResponse:
             "tab": "treatment",
             "open_intake": open_intake(patient),
             "intake_step_count": len(INTAKE_STEP_KEYS),
-            "decisions": {
-                route: latest_decision(patient, route) for route in ("iv_ketamine", "esketamine")
-            },
+            "decisions": {route: latest_decision(patient, route) for route in Route.values},
             "consent": current_consent(patient),
             "consent_document": current_consent_document(),
             "courses": patient_courses(patient),

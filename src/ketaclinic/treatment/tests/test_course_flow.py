@@ -318,7 +318,7 @@ def test_protocol_edits_make_new_versions_and_courses_keep_theirs(ready: dict[st
     new = treatment.protocol_version_create(
         actor=ready["director"], key=current.key, data=data, change_note="Clinic name"
     )
-    assert new.version == 2
+    assert new.version == 2 and new.data["version"] == 2
     current.refresh_from_db()
     assert current.version == 1 and "(clinic)" not in current.data["name"]
     with pytest.raises(PermissionError):
