@@ -537,3 +537,21 @@ def test_settings_for_retired_rules_and_audited_record_ids(ready: dict[str, Any]
     client.get(f"/patients/{intake.patient_id}/intake/{intake.pk}/review/")
     entry = AuditEntry.objects.filter(actor_id=ready["prescriber"].pk, action="view").last()
     assert entry.detail == {"page": "intake_review", "intake_id": intake.pk}
+
+
+@pytest.mark.django_db
+def test_repeated_wrong_signature_passwords_pause_signing(ready: dict[str, Any]) -> None:
+    _trials(ready["patient_slc"], 2)
+    intake = _intake(ready)
+    sign = dict(
+        actor=ready["prescriber"],
+        intake=intake,
+        decision="approve",
+        expected_version=intake.version,
+    )
+    for _ in range(5):
+        with pytest.raises(ValidationError, match="password is not right"):
+            eligibility.eligibility_sign(**sign, password="guess")
+    with pytest.raises(ValidationError, match="signing is paused"):
+        eligibility.eligibility_sign(**sign, password=PASSWORD)  # even the right one
+    assert not EligibilityDecision.objects.exists()
