@@ -85,6 +85,14 @@ class AssessmentResponse(models.Model):
         on_delete=models.PROTECT,
         related_name="responses",
     )
+    course = models.ForeignKey(
+        "treatment.TreatmentCourse",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assessment_responses",
+        help_text="The treatment course active when the response was recorded.",
+    )
     completed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -28,6 +28,7 @@ from ketaclinic.measures.models import (
 )
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import require_patient_access
+from ketaclinic.treatment.models import TreatmentCourse
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
@@ -67,7 +68,14 @@ def _record(
     except (InvalidResponseError, UnknownInstrumentError) as error:
         raise ValidationError(str(error).strip("'\"")) from error
     now = timezone.now()
+    course = (
+        TreatmentCourse.objects.filter(patient=patient)
+        .exclude(phase=TreatmentCourse.Phase.ENDED)
+        .order_by("-created_at")
+        .first()
+    )
     response = AssessmentResponse.objects.create(
+        course=course,
         patient=patient,
         instrument_key=instrument_key,
         answers=list(answers),

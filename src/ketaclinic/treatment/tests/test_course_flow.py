@@ -555,3 +555,41 @@ def test_repeated_wrong_signature_passwords_pause_signing(ready: dict[str, Any])
     with pytest.raises(ValidationError, match="signing is paused"):
         eligibility.eligibility_sign(**sign, password=PASSWORD)  # even the right one
     assert not EligibilityDecision.objects.exists()
+
+
+@pytest.mark.django_db
+def test_responses_recorded_during_a_course_are_linked_to_it(ready: dict[str, Any]) -> None:
+    from ketaclinic.measures.services import response_record
+
+    before = response_record(
+        actor=ready["nurse"],
+        patient=ready["patient_slc"],
+        instrument_key="phq9",
+        answers=[2] * 8 + [0],
+        context="baseline",
+    )
+    _trials(ready["patient_slc"], 2)
+    intake = _intake(ready)
+    eligibility.eligibility_sign(
+        actor=ready["prescriber"],
+        intake=intake,
+        password=PASSWORD,
+        decision="approve",
+        expected_version=intake.version,
+    )
+    _consent(ready)
+    course = treatment.course_create(
+        actor=ready["prescriber"],
+        patient=ready["patient_slc"],
+        protocol=_iv_protocol(),
+        first_day=date(2026, 11, 23),
+        local_time=time(9, 0),
+    )
+    during = response_record(
+        actor=ready["nurse"],
+        patient=ready["patient_slc"],
+        instrument_key="phq9",
+        answers=[1] * 8 + [0],
+        context="pre_session",
+    )
+    assert before.course is None and during.course == course
