@@ -15,7 +15,7 @@ usage: ketaclinic COMMAND [options]
 ketaclinic runs a ketamine / esketamine treatment program. Commands:
 
   serve                 serve the clinic on 127.0.0.1:8000 (--port, --host, --workers)
-  migrate               create or update the database tables
+  migrate               create or update the tables, load shipped protocols, ANALYZE
   demo                  seed the fictional demo clinic (--patients N, --if-empty)
   createuser            add a staff or patient account (--role ROLE)
   audit verify          check that the audit log's hash chain is intact
