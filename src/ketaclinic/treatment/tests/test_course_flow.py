@@ -56,6 +56,21 @@ def _consent(clinic: dict[str, Any]) -> ConsentSignature:
     )
 
 
+def _approved_and_consented(clinic: dict[str, Any], route: str = "iv_ketamine") -> Any:
+    """Two adequate trials, a complete intake signed as approved, and witnessed consent."""
+    _trials(clinic["patient_slc"], 2)
+    intake = _intake(clinic, route=route)
+    decision = eligibility.eligibility_sign(
+        actor=clinic["prescriber"],
+        intake=intake,
+        password=PASSWORD,
+        decision="approve",
+        expected_version=intake.version,
+    )
+    _consent(clinic)
+    return decision
+
+
 def _iv_protocol() -> ProtocolVersion:
     return ProtocolVersion.objects.get(key="iv-ketamine-standard", version=1)
 
@@ -258,16 +273,7 @@ def test_signed_records_cannot_be_edited(ready: dict[str, Any]) -> None:
 
 @pytest.mark.django_db
 def test_esketamine_needs_rems_enrollment_and_a_certified_location(ready: dict[str, Any]) -> None:
-    _trials(ready["patient_slc"], 2)
-    intake = _intake(ready, route="esketamine")
-    eligibility.eligibility_sign(
-        actor=ready["prescriber"],
-        intake=intake,
-        expected_version=intake.version,
-        password=PASSWORD,
-        decision="approve",
-    )
-    _consent(ready)
+    _approved_and_consented(ready, route="esketamine")
     protocol = ProtocolVersion.objects.get(key="esketamine-trd")
     with pytest.raises(ValidationError, match="not Spravato REMS certified"):
         treatment.course_create(
@@ -365,16 +371,7 @@ def test_course_page_shows_times_in_the_locations_zone(
 
 @pytest.mark.django_db
 def test_phases_move_in_order_and_ending_needs_a_reason(ready: dict[str, Any]) -> None:
-    _trials(ready["patient_slc"], 2)
-    intake = _intake(ready)
-    eligibility.eligibility_sign(
-        actor=ready["prescriber"],
-        intake=intake,
-        expected_version=intake.version,
-        password=PASSWORD,
-        decision="approve",
-    )
-    _consent(ready)
+    _approved_and_consented(ready)
     course = treatment.course_create(
         actor=ready["prescriber"],
         patient=ready["patient_slc"],
@@ -481,16 +478,7 @@ def test_consent_is_only_signed_on_the_version_that_was_read(ready: dict[str, An
 
 @pytest.mark.django_db
 def test_course_planning_guards(ready: dict[str, Any]) -> None:
-    _trials(ready["patient_slc"], 2)
-    intake = _intake(ready)
-    eligibility.eligibility_sign(
-        actor=ready["prescriber"],
-        intake=intake,
-        password=PASSWORD,
-        decision="approve",
-        expected_version=intake.version,
-    )
-    _consent(ready)
+    _approved_and_consented(ready)
     plan = dict(
         actor=ready["prescriber"],
         patient=ready["patient_slc"],
@@ -568,16 +556,7 @@ def test_responses_recorded_during_a_course_are_linked_to_it(ready: dict[str, An
         answers=[2] * 8 + [0],
         context="baseline",
     )
-    _trials(ready["patient_slc"], 2)
-    intake = _intake(ready)
-    eligibility.eligibility_sign(
-        actor=ready["prescriber"],
-        intake=intake,
-        password=PASSWORD,
-        decision="approve",
-        expected_version=intake.version,
-    )
-    _consent(ready)
+    _approved_and_consented(ready)
     course = treatment.course_create(
         actor=ready["prescriber"],
         patient=ready["patient_slc"],
