@@ -41,6 +41,13 @@ MIN_STEP_MIN = 0.01
 MAX_STEP_MIN = 1.0  # the series has a point at least every minute
 
 
+# Observed values to read a prediction against (clinical-reference.md section 4): mean peak
+# plasma ketamine about 185 ng/mL after 0.5 mg/kg over 40 min (Zarate 2006); dissociation
+# reported around 100-250 ng/mL.
+OBSERVED_PEAK_NG_ML = 185.0
+DISSOCIATION_RANGE_NG_ML = (100.0, 250.0)
+
+
 class PkInputError(ValueError):
     """Input the preview cannot use; the message is one line naming the problem."""
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ketaclinic.clinical.pk import PkPrediction
+from ketaclinic.clinical.pk import DISSOCIATION_RANGE_NG_ML, OBSERVED_PEAK_NG_ML, PkPrediction
 
 WIDTH, HEIGHT = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 12, 34
-# Observed ranges (clinical-reference.md section 4): dissociation reported around
-# 100-250 ng/mL; mean peak about 185 ng/mL after 0.5 mg/kg over 40 minutes (Zarate 2006).
-DISSOCIATION_RANGE_NG_ML = (100.0, 250.0)
-OBSERVED_PEAK_NG_ML = 185.0
 
 
 @dataclass(frozen=True)

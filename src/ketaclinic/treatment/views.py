@@ -9,7 +9,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from ketaclinic.accounts.decorators import capability_required
-from ketaclinic.clinical.pk import MODELS, PkInputError, predict_infusion
+from ketaclinic.clinical.pk import (
+    DISSOCIATION_RANGE_NG_ML,
+    MODELS,
+    OBSERVED_PEAK_NG_ML,
+    PkInputError,
+    predict_infusion,
+)
 from ketaclinic.eligibility.models import Route
 from ketaclinic.eligibility.selectors import (
     current_consent,
@@ -22,7 +28,7 @@ from ketaclinic.measures.selectors import patient_trends
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
 from ketaclinic.treatment import services
-from ketaclinic.treatment.charts import DISSOCIATION_RANGE_NG_ML, OBSERVED_PEAK_NG_ML, pk_chart
+from ketaclinic.treatment.charts import pk_chart
 from ketaclinic.treatment.forms import CourseForm, EndCourseForm, ProtocolEditForm
 from ketaclinic.treatment.selectors import current_protocols, patient_courses, protocol_versions
 
