@@ -195,3 +195,66 @@ def complete_intake(
             expected_version=intake.version,
         )
     return intake
+
+
+def make_course(
+    patient: Any,
+    actor: Any,
+    protocol_key: str = "iv-ketamine-standard",
+    first_day: Any = None,
+    local_time: Any = None,
+) -> Any:
+    """A treatment course with its signed approval and consent (esketamine: the patient
+    enrolled in the REMS and the location certified). `actor` signs everything: use the
+    medical director."""
+    from datetime import date, time
+    from decimal import Decimal
+
+    from ketaclinic.eligibility import services as eligibility
+    from ketaclinic.eligibility.models import ConsentDocument
+    from ketaclinic.patients.models import BodyMeasurement
+    from ketaclinic.treatment.models import ProtocolVersion
+    from ketaclinic.treatment.services import course_create, protocols_seed_packaged
+
+    protocols_seed_packaged()
+    protocol = ProtocolVersion.objects.filter(key=protocol_key).order_by("-version").first()
+    route = "esketamine" if protocol.route == "esketamine" else "iv_ketamine"
+    BodyMeasurement.objects.create(
+        patient=patient, measured_on=date(2026, 1, 5), weight_kg=Decimal("70")
+    )
+    intake = complete_intake(actor, patient, route)
+    eligibility.eligibility_sign(
+        actor=actor,
+        intake=intake,
+        password=PASSWORD,
+        decision="approve",
+        override_reason="test",
+        expected_version=intake.version,
+    )
+    document = ConsentDocument.objects.first() or eligibility.consent_document_publish(
+        actor=actor, title="C", body="B"
+    )
+    eligibility.consent_sign(
+        actor=actor,
+        patient=patient,
+        document=document,
+        agreed=True,
+        typed_name=f"{patient.legal_first_name} {patient.legal_last_name}",
+        read_version=document.version,
+    )
+    extra = {}
+    if route == "esketamine":
+        location = patient.primary_location
+        location.spravato_rems_certified = True
+        location.spravato_rems_certification_number = "REMS-S-1001"
+        location.save()
+        patient.refresh_from_db()
+        extra = {"rems_patient_enrollment_id": "P-12345", "rems_enrolled_on": date(2026, 1, 5)}
+    return course_create(
+        actor=actor,
+        patient=patient,
+        protocol=protocol,
+        first_day=first_day or date(2026, 3, 2),
+        local_time=local_time or time(9, 0),
+        **extra,
+    )

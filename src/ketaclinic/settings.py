@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "ketaclinic.measures",
     "ketaclinic.eligibility",
     "ketaclinic.treatment",
+    "ketaclinic.charting",
     "ketaclinic.audit",
     "ketaclinic.portal",
     "ketaclinic.operations",
@@ -253,6 +254,8 @@ KETACLINIC_SELF_REPORT_LINK_HOURS = env_int("KETACLINIC_SELF_REPORT_LINK_HOURS",
 KETACLINIC_ALERT_ESCALATION_HOURS = env_int("KETACLINIC_ALERT_ESCALATION_HOURS", 24)
 # A due questionnaire becomes overdue this many days after its due date.
 KETACLINIC_QUESTIONNAIRE_GRACE_DAYS = env_int("KETACLINIC_QUESTIONNAIRE_GRACE_DAYS", 2)
+# A signed session note also needs a prescriber's co-signature.
+KETACLINIC_NOTE_COSIGNATURE = env_bool("KETACLINIC_NOTE_COSIGNATURE", False)
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("ketaclinic.measures.urls")),
     path("", include("ketaclinic.eligibility.urls")),
     path("", include("ketaclinic.treatment.urls")),
+    path("", include("ketaclinic.charting.urls")),
     path("api/", api.urls),
 ]
 

@@ -123,6 +123,30 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
         "See intake, eligibility, consent and treatment courses on the chart",
         frozenset(STAFF_ROLES),
     ),
+    "sessions.view": (
+        "See treatment sessions, their charts and the chair board",
+        frozenset(CLINICAL | {Role.COORDINATOR}),
+    ),
+    "sessions.check_in": (
+        "Check a patient in to a chair, or cancel a session that has not started",
+        frozenset(CLINICAL | {Role.COORDINATOR}),
+    ),
+    "sessions.record": (
+        "Chart a session: pre-checks, dosing, vitals, sedation, side effects, alerts, discharge",
+        frozenset(CLINICAL),
+    ),
+    "sessions.prescribe": (
+        "Change today's dose, acknowledge a pre-dose BP caution, override discharge, co-sign",
+        frozenset({Role.PRESCRIBER, Role.MEDICAL_DIRECTOR}),
+    ),
+    "sessions.sign_note": (
+        "Sign the session note as the monitoring provider, and add addenda",
+        frozenset(CLINICAL),
+    ),
+    "sessions.rems": (
+        "See Spravato REMS monitoring forms and record their submission",
+        frozenset(CLINICAL),
+    ),
     "audit.view_access_history": (
         "See who opened or changed a patient's record",
         frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN}),

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from axes.utils import reset as axes_reset
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts.roles import Role
-from ketaclinic.audit.models import AuditAction
+from ketaclinic.audit.models import AuditAction, AuditEntry
 from ketaclinic.audit.services import audit_record
 
 if TYPE_CHECKING:
@@ -94,3 +96,35 @@ def totp_device_confirm(*, device: TOTPDevice) -> None:
     """Mark an authenticator as enrolled once the user has entered a right code from it."""
     device.confirmed = True
     device.save(update_fields=["confirmed"])
+
+
+SIGNATURE_ATTEMPTS = 5
+SIGNATURE_LOCK_WINDOW = timedelta(minutes=15)
+
+
+def signature_password_check(
+    *, actor: User, password: str, patient_id: int | None, object_type: str, object_id: int
+) -> None:
+    """An electronic signature re-enters the signer's password. A wrong one is audited
+    (SIGNATURE_REFUSED) and raises ValidationError; after SIGNATURE_ATTEMPTS wrong ones
+    within SIGNATURE_LOCK_WINDOW, signing is paused for that user."""
+    recent_refusals = AuditEntry.objects.filter(
+        actor_id=actor.pk,
+        action=AuditAction.SIGNATURE_REFUSED,
+        occurred_at__gte=timezone.now() - SIGNATURE_LOCK_WINDOW,
+    ).count()
+    if recent_refusals >= SIGNATURE_ATTEMPTS:
+        raise ValidationError(
+            "Too many wrong passwords: signing is paused for 15 minutes. "
+            "If this was not you, tell your administrator."
+        )
+    if not actor.check_password(password):
+        audit_record(
+            actor=actor,
+            action=AuditAction.SIGNATURE_REFUSED,
+            patient_id=patient_id,
+            object_type=object_type,
+            object_id=object_id,
+            detail={"reason": "wrong password"},
+        )
+        raise ValidationError("The password is not right. Your signature was not recorded.")

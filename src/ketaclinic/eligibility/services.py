@@ -5,7 +5,6 @@ always a prescriber's, signed with their password."""
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +12,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ketaclinic.audit.models import AuditAction, AuditEntry
+from ketaclinic.accounts.services import signature_password_check
+from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.eligibility import (
     Advice,
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 
 FACT_FIELDS = {f.name for f in fields(IntakeFacts)}
 # Wrong passwords when signing, like failed logins, pause signing for a while.
-SIGNATURE_ATTEMPTS = 5
-SIGNATURE_LOCK_WINDOW = timedelta(minutes=15)
 # The steps of the intake wizard (eligibility.forms.INTAKE_STEPS); all are needed to sign.
 INTAKE_STEP_KEYS = ("episode", "psychiatric", "medical", "medications")
 # Recorded for the prescriber's review; no rule reads them.
@@ -192,26 +190,13 @@ def eligibility_sign(
     decision for the same route, if any, is superseded, never changed.
     """
     require_patient_access(actor, intake.patient, "eligibility.sign")
-    recent_refusals = AuditEntry.objects.filter(
-        actor_id=actor.pk,
-        action=AuditAction.SIGNATURE_REFUSED,
-        occurred_at__gte=timezone.now() - SIGNATURE_LOCK_WINDOW,
-    ).count()
-    if recent_refusals >= SIGNATURE_ATTEMPTS:
-        raise ValidationError(
-            "Too many wrong passwords: signing is paused for 15 minutes. "
-            "If this was not you, tell your administrator."
-        )
-    if not actor.check_password(password):
-        audit_record(
-            actor=actor,
-            action=AuditAction.SIGNATURE_REFUSED,
-            patient_id=intake.patient_id,
-            object_type="intake_evaluation",
-            object_id=intake.pk,
-            detail={"reason": "wrong password"},
-        )
-        raise ValidationError("The password is not right. Your signature was not recorded.")
+    signature_password_check(
+        actor=actor,
+        password=password,
+        patient_id=intake.patient_id,
+        object_type="intake_evaluation",
+        object_id=intake.pk,
+    )
     if decision not in EligibilityDecision.Decision.values:
         raise ValidationError("Choose approve or decline.")
     approving = decision == EligibilityDecision.Decision.APPROVE

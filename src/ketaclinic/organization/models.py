@@ -53,6 +53,9 @@ class Location(models.Model):
     )
     spravato_rems_certified = models.BooleanField(default=False)
     spravato_rems_certification_number = models.CharField(max_length=40, blank=True)
+    chair_count = models.PositiveSmallIntegerField(
+        default=4, help_text="Treatment chairs, numbered 1 to this, shown on the chair board."
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -63,6 +66,10 @@ class Location(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def chair_numbers(self) -> range:
+        return range(1, self.chair_count + 1)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from ketaclinic.audit.models import AuditEntry
+from ketaclinic.conftest import make_course
 from ketaclinic.patients.views import HISTORY_KINDS
 
 POST_BODY = {
@@ -32,6 +33,9 @@ PATIENT_KEYS = (
     "intake_id",
     "signature_id",
     "course_id",
+    "planned_id",
+    "session_id",
+    "session_alert_id",
 )
 API_BODY = {"instrument": "phq9", "answers": [0] * 9, "context": "between_sessions"}
 
@@ -55,6 +59,7 @@ def _patient_url_templates() -> list[str]:
 
 def _victim_records(patient: Any, director: Any) -> dict[str, int]:
     """A response (with its alert) and an open questionnaire link for the patient."""
+    from ketaclinic.charting import services as charting
     from ketaclinic.measures.services import (
         response_record,
         schedule_rule_set,
@@ -74,8 +79,23 @@ def _victim_records(patient: Any, director: Any) -> dict[str, int]:
     rule = schedule_rule_set(
         actor=director, patient=patient, instrument_key="gad7", interval_days=7
     )
-    course = _course(patient, director)
+    course = make_course(patient, director)
+    planned = course.planned_sessions.first()
+    session = charting.session_check_in(actor=director, planned=planned, chair=1)
+    # A pre-dose BP at the caution level raises an alert on the session.
+    charting.vitals_record(
+        actor=director,
+        session=session,
+        systolic=150,
+        diastolic=95,
+        heart_rate=80,
+        spo2=98,
+        respiratory_rate=14,
+    )
     return {
+        "planned_id": course.planned_sessions.last().pk,
+        "session_id": session.pk,
+        "session_alert_id": session.alerts.get().pk,
         "intake_id": course.eligibility_decision.intake_id,
         "signature_id": course.consent_id,
         "course_id": course.pk,
@@ -85,51 +105,6 @@ def _victim_records(patient: Any, director: Any) -> dict[str, int]:
         "request_id": request.pk,
         "response_id": response.pk,
     }
-
-
-def _course(patient: Any, director: Any) -> Any:
-    """A planned course with its signed decision and witnessed consent."""
-    from datetime import date, time
-    from decimal import Decimal
-
-    from ketaclinic.conftest import PASSWORD, complete_intake
-    from ketaclinic.eligibility import services as eligibility
-    from ketaclinic.eligibility.models import ConsentDocument
-    from ketaclinic.patients.models import BodyMeasurement
-    from ketaclinic.treatment.models import ProtocolVersion
-    from ketaclinic.treatment.services import course_create, protocols_seed_packaged
-
-    protocols_seed_packaged()
-    BodyMeasurement.objects.create(
-        patient=patient, measured_on=date(2026, 1, 5), weight_kg=Decimal("70")
-    )
-    intake = complete_intake(director, patient)
-    eligibility.eligibility_sign(
-        actor=director,
-        intake=intake,
-        password=PASSWORD,
-        decision="approve",
-        override_reason="test",
-        expected_version=intake.version,
-    )
-    document = ConsentDocument.objects.first() or eligibility.consent_document_publish(
-        actor=director, title="C", body="B"
-    )
-    eligibility.consent_sign(
-        actor=director,
-        patient=patient,
-        document=document,
-        agreed=True,
-        typed_name=f"{patient.legal_first_name} {patient.legal_last_name}",
-        read_version=document.version,
-    )
-    return course_create(
-        actor=director,
-        patient=patient,
-        protocol=ProtocolVersion.objects.get(key="iv-ketamine-standard"),
-        first_day=date(2026, 3, 2),
-        local_time=time(9, 0),
-    )
 
 
 def _urls(ids: dict[str, int]) -> list[str]:
@@ -186,6 +161,10 @@ def test_no_patient_url_opens_another_locations_or_persons_patient(
     assert victim.assessment_responses.count() == responses_before
     assert victim.safety_alerts.get().acknowledged_at is None
     assert victim.measurement_schedule.get().is_active
+    session = victim.treatment_sessions.get()
+    assert session.alerts.get().acknowledged_at is None
+    assert session.vital_signs.count() == 1 and session.status == "checked_in"
+    assert victim.treatment_sessions.count() == 1  # the other planned session: not checked in
 
 
 @pytest.mark.django_db

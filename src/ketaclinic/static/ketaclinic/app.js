@@ -13,3 +13,34 @@ document.addEventListener("keydown", (event) => {
     if (search) { event.preventDefault(); search.focus(); }
   }
 });
+
+// Live panels (session chart, chair board): replace the element with fresh server HTML
+// every data-poll-seconds, unless someone is typing inside it.
+function pollLive() {
+  document.querySelectorAll("[data-poll-url]").forEach((element) => {
+    const seconds = Number(element.dataset.pollSeconds || 15);
+    const due = Number(element.dataset.polledAt || 0) + seconds * 1000;
+    if (Date.now() < due) return;
+    element.dataset.polledAt = String(Date.now());
+    const active = document.activeElement;
+    if (active && element.contains(active) && active.matches("input, textarea, select")) return;
+    if (window.htmx) {
+      window.htmx.ajax("GET", element.dataset.pollUrl, { target: element, swap: "outerHTML" });
+    }
+  });
+}
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-poll-url]").forEach((e) => { e.dataset.polledAt = String(Date.now()); });
+  setInterval(pollLive, 1000);
+});
+// After a reading is saved, clear the vitals form for the next one and go back to its
+// first box; after a refused one, keep what was typed.
+document.addEventListener("htmx:afterRequest", (event) => {
+  const form = event.detail.elt;
+  if (!(form instanceof HTMLFormElement) || form.dataset.vitalsForm === undefined) return;
+  if (event.detail.xhr && event.detail.xhr.getResponseHeader("HX-Trigger") === "vitalsSaved") {
+    form.reset();
+    const first = form.querySelector("input:not([type=hidden])");
+    if (first) first.focus();
+  }
+});

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ChartingConfig(AppConfig):
+    name = "ketaclinic.charting"
+    verbose_name = "Treatment sessions and the chair board"
