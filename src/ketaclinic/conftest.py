@@ -203,6 +203,7 @@ def make_course(
     protocol_key: str = "iv-ketamine-standard",
     first_day: Any = None,
     local_time: Any = None,
+    password: str = PASSWORD,
 ) -> Any:
     """A treatment course with its signed approval and consent (esketamine: the patient
     enrolled in the REMS and the location certified). `actor` signs everything: use the
@@ -226,7 +227,7 @@ def make_course(
     eligibility.eligibility_sign(
         actor=actor,
         intake=intake,
-        password=PASSWORD,
+        password=password,
         decision="approve",
         override_reason="test",
         expected_version=intake.version,

@@ -8,6 +8,8 @@ kept in SessionTransition with who, when and why.
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -126,6 +128,16 @@ class TreatmentSession(models.Model):
 
     def __str__(self) -> str:
         return f"Session {self.planned_session.number} on {self.scheduled_at:%Y-%m-%d}"
+
+    @property
+    def treatment_date(self) -> date:
+        """The day it happened in the location's time zone (dosing, else the booking)."""
+        moment = self.dosing_started_at or self.scheduled_at
+        return timezone.localtime(moment, self.location.tz).date()
+
+    @property
+    def route_label(self) -> str:
+        return "Esketamine" if self.is_esketamine else "IV ketamine"
 
     @property
     def is_esketamine(self) -> bool:

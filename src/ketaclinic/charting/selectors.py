@@ -401,7 +401,7 @@ def rems_facts(session: TreatmentSession) -> RemsFacts:
         setting_name=location.name,
         setting_address=location.full_address,
         setting_rems_id=location.spravato_rems_certification_number,
-        treatment_date=timezone.localtime(session.scheduled_at, location.tz).date(),
+        treatment_date=session.treatment_date,
         dose_mg=int(session.dose_mg or session.planned_dose_mg),
         lot_numbers=tuple(n for n in [session.lot_number] if n),
         first_device_at=first_device,
@@ -459,7 +459,7 @@ def rems_worklist(
         sessions = sessions.filter(location_id=location_id)
     rows = []
     for session in sessions:
-        day = timezone.localtime(session.scheduled_at, session.location.tz).date()
+        day = session.treatment_date
         days = session_rules(session.course.protocol).rems_form_due_days
         submission = getattr(session, "rems_submission", None)
         row_status = rems_form_status(
@@ -492,6 +492,12 @@ class BoardRow:
     overdue: bool
     open_alerts: list[SessionAlert]
     assessment: DischargeAssessment | None
+
+    @property
+    def unmet_count(self) -> int:
+        if self.assessment is None:
+            return 0
+        return sum(1 for c in self.assessment.criteria if not c.met)
 
     @property
     def patient(self) -> Any:

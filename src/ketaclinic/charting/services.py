@@ -613,7 +613,10 @@ def _refresh_alerts(session: TreatmentSession, now: datetime) -> list[SessionAle
         alert = predose_check(_reading(predose[-1]), t)
         if alert is not None:
             found.append(alert)
-    if session.discharged_at is None and session.status in (
+    overdue_open = session.alerts.filter(
+        kind=AlertKind.READING_OVERDUE, acknowledged_at__isnull=True
+    ).exists()
+    if not overdue_open and session.status in (
         SessionStatus.DOSING,
         SessionStatus.MONITORING,
         SessionStatus.READY,
@@ -673,14 +676,16 @@ def _refresh_readiness(session: TreatmentSession, now: datetime) -> None:
 def overdue_alerts_refresh(sessions: Sequence[TreatmentSession], now: datetime) -> int:
     """Raise READING_OVERDUE alerts for sessions whose vitals are overdue (the chair board
     and the chart call this as they refresh, so an overdue reading alerts even when nobody
-    is typing). `sessions` carry `last_vitals_at` (see selectors.board_sessions)."""
+    is typing). `sessions` carry `last_vitals_at` and `open_alert_list` (see
+    selectors.board_sessions). One overdue alert at a time per session: while one is open,
+    catching up on late entries does not raise another for each reading."""
     new = []
     for session in sessions:
         if session.status not in (
             SessionStatus.DOSING,
             SessionStatus.MONITORING,
             SessionStatus.READY,
-        ):
+        ) or any(a.kind == AlertKind.READING_OVERDUE for a in session.open_alert_list):
             continue
         t = session_rules(session.course.protocol).thresholds
         alert = overdue_alert(
@@ -919,10 +924,10 @@ def note_sign(
     )
     with transaction.atomic():
         session = _locked(session)
-        if session.status not in (SessionStatus.DISCHARGED, SessionStatus.STOPPED_EARLY):
-            raise ValidationError("The note is signed after discharge (or a stopped session).")
         if SessionNote.objects.filter(session=session).exists():
             raise ValidationError("This note is already signed. Add an addendum instead.")
+        if session.status not in (SessionStatus.DISCHARGED, SessionStatus.STOPPED_EARLY):
+            raise ValidationError("The note is signed after discharge (or a stopped session).")
         problems = [problem for check in SIGNING_CHECKS for problem in check(session)]
         open_alerts = session.alerts.filter(acknowledged_at__isnull=True).count()
         if open_alerts:
@@ -1005,7 +1010,7 @@ def rems_submission_record(
     today = timezone.localdate(timezone=session.location.tz)
     if submitted_on > today:
         raise ValidationError("The submission date cannot be in the future.")
-    if submitted_on < timezone.localtime(session.scheduled_at, session.location.tz).date():
+    if submitted_on < session.treatment_date:
         raise ValidationError("The submission date is before the session.")
     if session.discharged_at is None and session.status != SessionStatus.STOPPED_EARLY:
         raise ValidationError("The form is submitted after the session ends.")

@@ -127,8 +127,10 @@ def cancel(request: HttpRequest, patient: Patient, planned_id: int) -> HttpRespo
 
 def _chart_svg(session: TreatmentSession, chart: Any) -> str:
     t = session_rules(session.course.protocol).thresholds
-    start = session.checked_in_at or session.scheduled_at
-    end = session.discharged_at or max([timezone.now(), *(v.taken_at for v in chart.vitals)])
+    # From the first thing charted (late entries can precede check-in) to discharge or now.
+    moments = [v.taken_at for v in chart.vitals] + [e.at for e in chart.events]
+    start = min([session.checked_in_at or session.scheduled_at, *moments])
+    end = session.discharged_at or max([timezone.now(), *moments])
     return session_chart_svg(
         readings=[
             ChartReading(
@@ -175,6 +177,7 @@ def _live_context(request: HttpRequest, session: TreatmentSession) -> dict[str, 
 
 
 def _with_last_vitals(session: TreatmentSession) -> TreatmentSession:
+    session.open_alert_list = list(session.alerts.filter(acknowledged_at__isnull=True))
     session.last_vitals_at = (
         session.vital_signs.filter(predose=False)
         .order_by("-taken_at")
@@ -205,11 +208,13 @@ def session_view(request: HttpRequest, patient: Patient, session: TreatmentSessi
                     "medication_changes": session.medication_changes,
                 }
             ),
-            "dose_form": forms.DoseChangeForm(initial={"dose_mg": session.dose_mg}),
-            "score_form": forms.ScoreForm(tz=_tz(session)),
-            "side_effect_form": forms.SideEffectForm(tz=_tz(session)),
-            "intervention_form": forms.InterventionForm(tz=_tz(session)),
-            "adverse_form": forms.AdverseEventForm(tz=_tz(session)),
+            "dose_form": forms.DoseChangeForm(
+                initial={"dose_mg": session.dose_mg}, auto_id="dose-%s"
+            ),
+            "score_form": forms.ScoreForm(tz=_tz(session), auto_id="score-%s"),
+            "side_effect_form": forms.SideEffectForm(tz=_tz(session), auto_id="effect-%s"),
+            "intervention_form": forms.InterventionForm(tz=_tz(session), auto_id="care-%s"),
+            "adverse_form": forms.AdverseEventForm(tz=_tz(session), auto_id="adverse-%s"),
             "confirmations_form": forms.ConfirmationsForm(
                 initial={
                     "symptoms_resolved": session.symptoms_resolved,
@@ -217,9 +222,9 @@ def session_view(request: HttpRequest, patient: Patient, session: TreatmentSessi
                     "instructions_given": session.instructions_given,
                 }
             ),
-            "override_form": forms.OverrideForm(),
+            "override_form": forms.OverrideForm(auto_id="override-%s"),
             "sign_form": forms.SignForm(),
-            "password_form": forms.PasswordForm(),
+            "password_form": forms.PasswordForm(auto_id="cosign-%s"),
             "addendum_form": forms.AddendumForm(),
             "reason_form": forms.ReasonForm(),
             "note": getattr(session, "note", None) if hasattr(session, "note") else None,
@@ -240,7 +245,7 @@ def session_view(request: HttpRequest, patient: Patient, session: TreatmentSessi
         }
     )
     if session.is_esketamine:
-        day = timezone.localtime(session.scheduled_at, _tz(session)).date()
+        day = session.treatment_date
         submission = getattr(session, "rems_submission", None)
         context["rems_status"] = rems_form_status(
             treatment_date=day,

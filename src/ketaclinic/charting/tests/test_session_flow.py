@@ -1,0 +1,310 @@
+"""A session through its lifecycle, through the services and the pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.utils import timezone
+
+from ketaclinic.audit.models import AuditEntry
+from ketaclinic.charting import services
+from ketaclinic.charting.models import SessionNote, SessionStatus, TreatmentSession
+from ketaclinic.charting.selectors import discharge_assessment, dosing_blockers
+from ketaclinic.charting.tests.conftest import ago, vitals
+from ketaclinic.conftest import PASSWORD
+
+
+def _start(nurse: Any, session: Any, minutes_ago: float) -> Any:
+    return services.dosing_record(
+        actor=nurse,
+        session=session,
+        kind="start",
+        at=ago(minutes_ago),
+        lot_number="KET-2291",
+        amount_drawn_ml=Decimal("0.36"),
+        pump_rate_ml_per_h=Decimal("150.0"),
+    )
+
+
+def _refresh(session: Any) -> TreatmentSession:
+    return TreatmentSession.objects.get(pk=session.pk)
+
+
+@pytest.mark.django_db
+def test_a_whole_iv_session(clinic: dict[str, Any], iv_session: Any) -> None:
+    nurse, prescriber = clinic["nurse"], clinic["prescriber"]
+    session = iv_session
+    assert session.status == SessionStatus.CHECKED_IN
+    assert session.dose_mg == Decimal("36.0")  # 0.5 mg/kg x today's 72 kg
+    assert "Take the pre-dose vital signs." in dosing_blockers(session)
+    with pytest.raises(ValidationError, match="Take the pre-dose vital signs"):
+        _start(nurse, session, 115)
+
+    vitals(nurse, session, 120, (128, 82), heart_rate=72)
+    session = _refresh(session)
+    assert session.status == SessionStatus.PRECHECKED and dosing_blockers(session) == []
+    _start(nurse, session, 115)
+    for minutes in (105, 95, 90):
+        vitals(nurse, _refresh(session), minutes, (136, 86))
+    # Two critical readings 5 minutes apart raise one alert, once.
+    vitals(nurse, _refresh(session), 85, (185, 115), heart_rate=96)
+    assert not _refresh(session).alerts.filter(kind="critical_bp_repeated").exists()
+    vitals(nurse, _refresh(session), 80, (185, 115), heart_rate=98)
+    alert = _refresh(session).alerts.get(kind="critical_bp_repeated")
+    assert "185/115" in alert.message and alert.is_open
+    with pytest.raises(ValidationError, match="Say what was done"):
+        services.alert_acknowledge(actor=nurse, alert=alert, action_taken=" ")
+    services.alert_acknowledge(
+        actor=nurse, alert=alert, action_taken="Infusion slowed, prescriber informed"
+    )
+    services.dosing_record(actor=nurse, session=_refresh(session), kind="stop", at=ago(75))
+    session = _refresh(session)
+    assert session.status == SessionStatus.MONITORING
+
+    # Not yet: MOAA/S not recorded, the last vitals far from baseline, no escort confirmed.
+    vitals(nurse, session, 70, (150, 95))
+    with pytest.raises(ValidationError, match="Discharge is not yet safe"):
+        services.session_discharge(actor=nurse, session=_refresh(session))
+    for minutes in (55, 40, 25, 10):
+        vitals(nurse, _refresh(session), minutes, (130, 84), heart_rate=74)
+    services.score_record(
+        actor=nurse, session=_refresh(session), instrument="moaas", score=5, taken_at=ago(10)
+    )
+    services.discharge_confirmations_record(
+        actor=nurse,
+        session=_refresh(session),
+        symptoms_resolved=True,
+        escort_present=True,
+        instructions_given=True,
+    )
+    session = _refresh(session)
+    for open_alert in session.alerts.filter(acknowledged_at__isnull=True):
+        services.alert_acknowledge(actor=nurse, alert=open_alert, action_taken="late entries")
+    session = _refresh(session)
+    assert discharge_assessment(session, timezone.now()).ready, [
+        c.explanation for c in discharge_assessment(session, timezone.now()).criteria
+    ]
+    assert session.status == SessionStatus.READY and session.ready_at is not None
+    services.session_discharge(actor=nurse, session=session)
+    session = _refresh(session)
+    assert session.status == SessionStatus.DISCHARGED
+    assert all(c["met"] for c in session.discharge_assessment)
+
+    with pytest.raises(ValidationError, match="password is not right"):
+        services.note_sign(actor=nurse, session=session, password="wrong")
+    note = services.note_sign(actor=nurse, session=session, password=PASSWORD, comment="Tolerated.")
+    assert "185/115" in note.body and "Tolerated." in note.body and "KET-2291" in note.body
+    assert _refresh(session).status == SessionStatus.SIGNED
+    note.body = "rewritten"
+    with pytest.raises(PermissionError):
+        note.save()
+    with pytest.raises(ValidationError, match="already signed"):
+        services.note_sign(actor=nurse, session=_refresh(session), password=PASSWORD)
+    services.note_addendum_add(actor=nurse, note=note, body="Called next day: well.")
+    assert SessionNote.objects.get(pk=note.pk).body != "rewritten"
+    # Co-signature: a prescriber, not the signer.
+    services.note_cosign(actor=prescriber, note=note, password=PASSWORD)
+    # A signed session takes no more charting.
+    with pytest.raises(ValidationError, match="nothing more can be charted"):
+        vitals(nurse, _refresh(session), 1, (120, 80))
+    steps = list(session.transitions.values_list("to_status", flat=True))
+    assert steps == [
+        "checked_in",
+        "prechecked",
+        "dosing",
+        "monitoring",
+        "ready",
+        "discharged",
+        "signed",
+    ]
+    audited = set(
+        AuditEntry.objects.filter(patient_id=session.patient_id).values_list(
+            "object_type", flat=True
+        )
+    )
+    assert {"treatment_session", "vital_sign", "session_alert", "session_note"} <= audited
+
+
+@pytest.mark.django_db
+def test_predose_caution_needs_a_prescriber_and_a_hold_blocks(
+    clinic: dict[str, Any], iv_session: Any
+) -> None:
+    nurse, prescriber = clinic["nurse"], clinic["prescriber"]
+    vitals(nurse, iv_session, 30, (182, 100))
+    session = _refresh(iv_session)
+    assert any("hold level" in b for b in dosing_blockers(session))
+    assert session.status == SessionStatus.CHECKED_IN
+    vitals(nurse, session, 20, (146, 88))
+    session = _refresh(session)
+    caution = session.alerts.get(kind="predose_bp_caution")
+    assert any("prescriber must acknowledge" in b for b in dosing_blockers(session))
+    with pytest.raises(Exception, match="sessions.prescribe"):
+        services.alert_acknowledge(actor=nurse, alert=caution, action_taken="ok")
+    hold = session.alerts.get(kind="predose_bp_hold")
+    services.alert_acknowledge(actor=nurse, alert=hold, action_taken="rested, rechecked")
+    services.alert_acknowledge(
+        actor=prescriber, alert=caution, action_taken="Benefit outweighs; proceed"
+    )
+    session = _refresh(session)
+    assert dosing_blockers(session) == []
+    assert session.status == SessionStatus.PRECHECKED
+
+
+@pytest.mark.django_db
+def test_dose_changes_only_by_a_prescriber_with_a_reason(
+    clinic: dict[str, Any], iv_session: Any
+) -> None:
+    with pytest.raises(Exception, match="sessions.prescribe"):
+        services.dose_change(
+            actor=clinic["nurse"], session=iv_session, dose_mg=Decimal("30"), reason="x"
+        )
+    with pytest.raises(ValidationError, match="reason"):
+        services.dose_change(
+            actor=clinic["prescriber"], session=iv_session, dose_mg=Decimal("30"), reason=""
+        )
+    services.dose_change(
+        actor=clinic["prescriber"], session=iv_session, dose_mg=Decimal("30"), reason="nausea"
+    )
+    session = _refresh(iv_session)
+    assert session.dose_mg == Decimal("30") and session.planned_dose_mg == Decimal("35.0")
+
+
+@pytest.mark.django_db
+def test_bad_input_explains_and_changes_nothing(clinic: dict[str, Any], iv_session: Any) -> None:
+    nurse = clinic["nurse"]
+    before = _refresh(iv_session).version
+    for bad, message in (
+        ({"systolic": 120, "diastolic": None}, "both systolic and diastolic"),
+        ({"systolic": 80, "diastolic": 90}, "below systolic"),
+        ({"systolic": None, "diastolic": None}, "at least one"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            services.vitals_record(
+                actor=nurse,
+                session=iv_session,
+                heart_rate=None,
+                spo2=None,
+                respiratory_rate=None,
+                **bad,
+            )
+    with pytest.raises(ValidationError, match="future"):
+        vitals(nurse, iv_session, -30, (120, 80))
+    with pytest.raises(ValidationError, match="12 hours"):
+        vitals(nurse, iv_session, 13 * 60, (120, 80))
+    session = _refresh(iv_session)
+    assert session.version == before and session.vital_signs.count() == 0
+    # The page keeps what was typed and says what is wrong.
+    client = Client()
+    client.force_login(nurse)
+    url = f"/patients/{session.patient_id}/sessions/{session.pk}/vitals/"
+    response = client.post(url, {"systolic": "80", "diastolic": "90"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and b"must be below systolic" in response.content
+    assert "HX-Trigger" not in response
+    response = client.post(url, {"systolic": "120", "diastolic": "80"}, HTTP_HX_REQUEST="true")
+    assert response["HX-Trigger"] == "vitalsSaved" and b"120/80" in response.content
+
+
+@pytest.mark.django_db
+def test_cancel_and_stop_early_need_reasons(clinic: dict[str, Any], iv_session: Any) -> None:
+    nurse = clinic["nurse"]
+    later = iv_session.course.planned_sessions.last()
+    with pytest.raises(ValidationError, match="reason"):
+        services.session_cancel(actor=clinic["coordinator"], planned=later, reason="")
+    cancelled = services.session_cancel(
+        actor=clinic["coordinator"], planned=later, reason="patient unwell"
+    )
+    assert cancelled.status == SessionStatus.CANCELLED and cancelled.end_reason == "patient unwell"
+    with pytest.raises(ValidationError, match="already checked in"):
+        services.session_check_in(actor=nurse, planned=later, chair=2)
+    with pytest.raises(ValidationError, match="Chair 1 is taken"):
+        services.session_check_in(
+            actor=nurse, planned=iv_session.course.planned_sessions.all()[1], chair=1
+        )
+    stopped = services.session_stop_early(
+        actor=nurse, session=iv_session, reason="patient chose to leave"
+    )
+    assert stopped.status == SessionStatus.STOPPED_EARLY
+
+
+@pytest.mark.django_db
+def test_discharge_override_needs_a_prescriber_reason_and_signature(
+    clinic: dict[str, Any], iv_session: Any
+) -> None:
+    nurse, prescriber = clinic["nurse"], clinic["prescriber"]
+    vitals(nurse, iv_session, 60, (128, 82))
+    _start(nurse, _refresh(iv_session), 50)
+    services.dosing_record(actor=nurse, session=_refresh(iv_session), kind="stop", at=ago(10))
+    session = _refresh(iv_session)
+    with pytest.raises(ValidationError, match="not yet safe"):
+        services.session_discharge(actor=prescriber, session=session)
+    with pytest.raises(Exception, match="Only a prescriber"):
+        services.session_discharge(
+            actor=nurse, session=session, override_reason="transport", password=PASSWORD
+        )
+    with pytest.raises(ValidationError, match="password"):
+        services.session_discharge(
+            actor=prescriber, session=session, override_reason="transport", password="no"
+        )
+    services.session_discharge(
+        actor=prescriber, session=session, override_reason="ambulance transfer", password=PASSWORD
+    )
+    session = _refresh(session)
+    assert session.status == SessionStatus.DISCHARGED
+    assert session.discharge_override_by == prescriber
+    assert not all(c["met"] for c in session.discharge_assessment)
+
+
+@pytest.mark.django_db
+def test_esketamine_devices_wait_five_minutes_and_need_rems(clinic: dict[str, Any]) -> None:
+    from ketaclinic.charting.tests.conftest import prechecked
+
+    session = prechecked(clinic, "esketamine-trd")
+    nurse = clinic["nurse"]
+    vitals(nurse, session, 60, (128, 82))
+    session = _refresh(session)
+    assert session.dose_mg == Decimal("56") and dosing_blockers(session) == []
+    services.dosing_record(
+        actor=nurse, session=session, kind="device", at=ago(50), lot_number="SPR-77"
+    )
+    with pytest.raises(ValidationError, match="Wait 5 minutes"):
+        services.dosing_record(actor=nurse, session=_refresh(session), kind="device", at=ago(48))
+    services.dosing_record(actor=nurse, session=_refresh(session), kind="device", at=ago(45))
+    session = _refresh(session)
+    assert session.status == SessionStatus.MONITORING
+    assert session.dosing_ended_at == session.dosing_events.last().at
+    with pytest.raises(ValidationError, match="All 2 devices"):
+        services.dosing_record(actor=nurse, session=session, kind="device", at=ago(40))
+    # Not certified: a new session cannot start.
+    location = session.location
+    location.spravato_rems_certified = False
+    location.save()
+    planned = session.course.planned_sessions.all()[1]
+    with pytest.raises(ValidationError, match="not a REMS-certified setting"):
+        services.session_check_in(actor=nurse, planned=planned, chair=2)
+
+
+@pytest.mark.django_db
+def test_esketamine_observation_counts_120_minutes_from_the_first_device(
+    clinic: dict[str, Any],
+) -> None:
+    from ketaclinic.charting.tests.conftest import prechecked
+
+    session = prechecked(clinic, "esketamine-trd")
+    nurse = clinic["nurse"]
+    vitals(nurse, session, 130, (128, 82))
+    services.dosing_record(
+        actor=nurse, session=_refresh(session), kind="device", at=ago(119), lot_number="L"
+    )
+    services.dosing_record(actor=nurse, session=_refresh(session), kind="device", at=ago(114))
+    session = _refresh(session)
+    now = timezone.now()
+    observation = discharge_assessment(session, now).criteria[0]
+    assert observation.key == "observation_time" and not observation.met
+    assert "first device" in observation.explanation
+    later = discharge_assessment(session, now + timedelta(minutes=2)).criteria[0]
+    assert later.met
