@@ -211,6 +211,8 @@ def make_course(
     from datetime import date, time
     from decimal import Decimal
 
+    from django.utils import timezone
+
     from ketaclinic.eligibility import services as eligibility
     from ketaclinic.eligibility.models import ConsentDocument
     from ketaclinic.patients.models import BodyMeasurement
@@ -255,7 +257,7 @@ def make_course(
         actor=actor,
         patient=patient,
         protocol=protocol,
-        first_day=first_day or date(2026, 3, 2),
+        first_day=first_day or timezone.localdate(),
         local_time=local_time or time(9, 0),
         **extra,
     )

@@ -131,8 +131,8 @@ class TreatmentSession(models.Model):
 
     @property
     def treatment_date(self) -> date:
-        """The day it happened in the location's time zone (dosing, else the booking)."""
-        moment = self.dosing_started_at or self.scheduled_at
+        """The day it happened in the location's time zone (dosing, check-in, booking)."""
+        moment = self.dosing_started_at or self.checked_in_at or self.scheduled_at
         return timezone.localtime(moment, self.location.tz).date()
 
     @property

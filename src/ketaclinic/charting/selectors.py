@@ -187,6 +187,26 @@ def dosing_blockers(session: TreatmentSession) -> list[str]:
     return problems
 
 
+def presession_questionnaires(session: TreatmentSession) -> list[tuple[str, Any]]:
+    """The protocol's before-each-session questionnaires, each with today's response (or
+    None): the pre-checks show what is done and what still needs sending."""
+    from ketaclinic.clinical.scoring import get_instrument
+    from ketaclinic.measures.models import AssessmentResponse
+
+    keys = [
+        entry["instrument"]
+        for entry in session.course.protocol.data.get("measurement_schedule", [])
+        if entry.get("when") == "before_each_session"
+    ]
+    start, _end = day_bounds(session.location, session.treatment_date)
+    latest: dict[str, Any] = {}
+    for response in AssessmentResponse.objects.filter(
+        patient=session.patient, instrument_key__in=keys, completed_at__gte=start
+    ).order_by("completed_at"):
+        latest[response.instrument_key] = response
+    return [(get_instrument(key).title, latest.get(key)) for key in keys]
+
+
 # --- the chart -------------------------------------------------------------------------
 
 

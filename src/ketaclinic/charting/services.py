@@ -707,9 +707,13 @@ def overdue_alerts_refresh(sessions: Sequence[TreatmentSession], now: datetime) 
                     raised_at=now,
                 )
             )
-    if new:
-        SessionAlert.objects.bulk_create(new, ignore_conflicts=True)
-    return len(new)
+    if not new:
+        return 0
+    SessionAlert.objects.bulk_create(new, ignore_conflicts=True)
+    # Only those actually added (an acknowledged one for the same due time is not raised again).
+    return SessionAlert.objects.filter(
+        kind=AlertKind.READING_OVERDUE, raised_at=now, session__in=[a.session for a in new]
+    ).count()
 
 
 def alert_acknowledge(*, actor: User, alert: SessionAlert, action_taken: str) -> SessionAlert:

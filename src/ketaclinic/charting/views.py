@@ -44,6 +44,7 @@ from ketaclinic.charting.selectors import (
     dosing_blockers,
     patient_sessions,
     planned_get_for_patient,
+    presession_questionnaires,
     rems_form,
     rems_worklist,
     session_chart,
@@ -228,6 +229,7 @@ def session_view(request: HttpRequest, patient: Patient, session: TreatmentSessi
             "addendum_form": forms.AddendumForm(),
             "reason_form": forms.ReasonForm(),
             "note": getattr(session, "note", None) if hasattr(session, "note") else None,
+            "questionnaires": presession_questionnaires(session),
             "statuses": [
                 (s.value, s.label)
                 for s in SessionStatus

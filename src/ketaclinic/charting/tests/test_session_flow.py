@@ -143,7 +143,7 @@ def test_predose_caution_needs_a_prescriber_and_a_hold_blocks(
     session = _refresh(session)
     caution = session.alerts.get(kind="predose_bp_caution")
     assert any("prescriber must acknowledge" in b for b in dosing_blockers(session))
-    with pytest.raises(Exception, match="sessions.prescribe"):
+    with pytest.raises(Exception, match=r"sessions\.prescribe"):
         services.alert_acknowledge(actor=nurse, alert=caution, action_taken="ok")
     hold = session.alerts.get(kind="predose_bp_hold")
     services.alert_acknowledge(actor=nurse, alert=hold, action_taken="rested, rechecked")
@@ -159,7 +159,7 @@ def test_predose_caution_needs_a_prescriber_and_a_hold_blocks(
 def test_dose_changes_only_by_a_prescriber_with_a_reason(
     clinic: dict[str, Any], iv_session: Any
 ) -> None:
-    with pytest.raises(Exception, match="sessions.prescribe"):
+    with pytest.raises(Exception, match=r"sessions\.prescribe"):
         services.dose_change(
             actor=clinic["nurse"], session=iv_session, dose_mg=Decimal("30"), reason="x"
         )
@@ -308,3 +308,27 @@ def test_esketamine_observation_counts_120_minutes_from_the_first_device(
     assert "first device" in observation.explanation
     later = discharge_assessment(session, now + timedelta(minutes=2)).criteria[0]
     assert later.met
+
+
+@pytest.mark.django_db
+def test_prechecks_show_todays_presession_questionnaires(
+    clinic: dict[str, Any], iv_session: Any
+) -> None:
+    from ketaclinic.charting.selectors import presession_questionnaires
+    from ketaclinic.measures.services import response_record
+
+    assert [done for _title, done in presession_questionnaires(iv_session)] == [None, None]
+    response_record(
+        actor=clinic["nurse"],
+        patient=iv_session.patient,
+        instrument_key="phq9",
+        answers=[1] * 8 + [0],
+        context="pre_session",
+    )
+    found = presession_questionnaires(iv_session)
+    assert found[0][0].startswith("Patient Health Questionnaire") and found[0][1].total == 8
+    assert found[1][1] is None
+    client = Client()
+    client.force_login(clinic["nurse"])
+    page = client.get(f"/patients/{iv_session.patient_id}/sessions/{iv_session.pk}/")
+    assert b"not done today" in page.content and b"score 8" in page.content
