@@ -125,6 +125,14 @@ class TreatmentSession(models.Model):
             models.Index(fields=["location", "scheduled_at"], name="session_board"),
             models.Index(fields=["patient", "scheduled_at"], name="session_patient"),
         ]
+        constraints = [
+            # One patient per chair at a time, even if two people check in at once.
+            models.UniqueConstraint(
+                fields=["location", "chair"],
+                condition=models.Q(status__in=ACTIVE_STATUSES),
+                name="one_session_per_chair",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Session {self.planned_session.number} on {self.scheduled_at:%Y-%m-%d}"

@@ -15,13 +15,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.services import signature_password_check
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
 from ketaclinic.charting.models import (
+    ACTIVE_STATUSES,
     AdverseEvent,
     DosingEvent,
     Intervention,
@@ -173,12 +174,12 @@ def session_check_in(
         if (
             chair is not None
             and TreatmentSession.objects.filter(
-                location=location, chair=chair, status__in=_CHAIR_BUSY
+                location=location, chair=chair, status__in=ACTIVE_STATUSES
             ).exists()
         ):
             raise ValidationError(f"Chair {chair} is taken by another session in progress.")
         patient = course.patient
-        session = TreatmentSession.objects.create(
+        session = _create_or_refuse(
             planned_session=planned,
             course=course,
             patient=patient,
@@ -190,22 +191,30 @@ def session_check_in(
             planned_dose_mg=planned.planned_dose_mg,
             escort_name=patient.escort_name,
             escort_phone=patient.escort_phone,
+            status=SessionStatus.CHECKED_IN,
         )
         now = timezone.now()
         session.checked_in_at = now
-        _move(session, SessionStatus.CHECKED_IN, actor=actor)
+        SessionTransition.objects.create(
+            session=session,
+            from_status=SessionStatus.SCHEDULED,
+            to_status=SessionStatus.CHECKED_IN,
+            actor=actor,
+        )
         _save(session, ["checked_in_at"])
         _audit(actor, session, AuditAction.CREATE, "treatment_session", status="checked_in")
     return session
 
 
-_CHAIR_BUSY = (
-    SessionStatus.CHECKED_IN,
-    SessionStatus.PRECHECKED,
-    SessionStatus.DOSING,
-    SessionStatus.MONITORING,
-    SessionStatus.READY,
-)
+def _create_or_refuse(**fields: Any) -> TreatmentSession:
+    """Create the session; a race lost to another check-in is refused, not an error."""
+    try:
+        with transaction.atomic():
+            return TreatmentSession.objects.create(**fields)
+    except IntegrityError:
+        raise ValidationError(
+            "Someone else just checked this patient in, or took this chair. Reload the page."
+        ) from None
 
 
 def _dose_for_today(session: TreatmentSession, weight_kg: Decimal) -> tuple[Decimal, str, Any]:

@@ -32,6 +32,7 @@ from ketaclinic.charting.models import (
     AdverseEvent,
     Intervention,
     SessionAlert,
+    SessionNote,
     SessionStatus,
     SideEffect,
     TreatmentSession,
@@ -228,7 +229,7 @@ def session_view(request: HttpRequest, patient: Patient, session: TreatmentSessi
             "password_form": forms.PasswordForm(auto_id="cosign-%s"),
             "addendum_form": forms.AddendumForm(),
             "reason_form": forms.ReasonForm(),
-            "note": getattr(session, "note", None) if hasattr(session, "note") else None,
+            "note": SessionNote.objects.filter(session=session).first(),
             "questionnaires": presession_questionnaires(session),
             "statuses": [
                 (s.value, s.label)

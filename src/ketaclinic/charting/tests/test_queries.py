@@ -68,7 +68,7 @@ def _in_progress(
         status=SessionStatus.DOSING if dosing else SessionStatus.MONITORING,
         version=6,
         scheduled_at=planned.starts_at,
-        chair=index % course.location.chair_count + 1,
+        chair=index + 1,  # one patient per chair: a large clinic
         monitoring_provider=nurse,
         checked_in_at=now - timedelta(minutes=110),
         weight_kg=Decimal("70.0"),

@@ -1,0 +1,65 @@
+"""Who may open the session pages, and what they are shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from ketaclinic.audit.models import AuditEntry
+from ketaclinic.charting.tests.conftest import vitals
+
+
+@pytest.mark.django_db
+def test_patients_and_admins_reach_no_session_page(clinic: dict[str, Any], iv_session: Any) -> None:
+    own = f"/patients/{iv_session.patient_id}/sessions/{iv_session.pk}/"
+    for user in ("patient_user", "admin"):
+        client = Client()
+        client.force_login(clinic[user])
+        for url in ("/board/", "/board/rows/", "/rems/", own, own + "live/", own + "rems/"):
+            assert client.get(url).status_code in (403, 404), (user, url)
+        assert client.post(own + "vitals/", {"systolic": 120, "diastolic": 80}).status_code in (
+            403,
+            404,
+        )
+    assert iv_session.vital_signs.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_board_shows_only_the_users_locations_and_is_audited(
+    clinic: dict[str, Any], iv_session: Any
+) -> None:
+    vitals(clinic["nurse"], iv_session, 5, (150, 95))
+    boise = Client()
+    boise.force_login(clinic["nurse_boise"])
+    page = boise.get(f"/board/?location={clinic['slc'].pk}").content.decode()
+    assert "Boise" in page and "Lovelace" not in page
+    slc = Client()
+    slc.force_login(clinic["nurse"])
+    page = slc.get("/board/").content.decode()
+    assert "Lovelace" in page and "Checked in" in page
+    entry = AuditEntry.objects.filter(
+        actor_id=clinic["nurse"].pk, object_type="treatment_session", action="view"
+    ).last()
+    assert entry.patient_id == iv_session.patient_id and entry.detail["page"] == "chair_board"
+
+
+@pytest.mark.django_db
+def test_session_pages_render_and_are_audited(clinic: dict[str, Any], iv_session: Any) -> None:
+    client = Client()
+    client.force_login(clinic["prescriber"])
+    base = f"/patients/{iv_session.patient_id}/sessions/"
+    assert client.get(base).status_code == 200
+    chart = client.get(f"{base}{iv_session.pk}/").content.decode()
+    assert "Pre-checks" in chart and "Take the pre-dose vital signs" in chart
+    assert "dose (prescriber)" in chart
+    instructions = client.get(f"{base}{iv_session.pk}/discharge-instructions/").content.decode()
+    assert "988" in instructions and "Do not drive" in instructions
+    pages = list(
+        AuditEntry.objects.filter(patient_id=iv_session.patient_id, action="view").values_list(
+            "detail", flat=True
+        )
+    )
+    assert {"page": "session", "session_id": iv_session.pk} in pages
+    assert {"page": "discharge_instructions", "session_id": iv_session.pk} in pages
