@@ -457,10 +457,10 @@ class RemsRow:
 
 
 def rems_worklist(
-    user: User, *, location_id: int | None, today: date, status: str = ""
+    user: User, *, location_id: int | None, today: date | None = None, status: str = ""
 ) -> list[RemsRow]:
     """Esketamine sessions that ended, with their form's status (pending, submitted,
-    overdue), newest first."""
+    overdue), newest first. `today` defaults to each location's own date."""
     sessions = (
         sessions_visible_to(user)
         .filter(
@@ -485,7 +485,7 @@ def rems_worklist(
         row_status = rems_form_status(
             treatment_date=day,
             submitted_on=submission.submitted_on if submission else None,
-            today=today,
+            today=today or timezone.localdate(timezone=session.location.tz),
             due_days=days,
         )
         if status and row_status != status:

@@ -815,6 +815,13 @@ def session_discharge(
             )
             session.discharge_override_by = actor
             session.discharge_override_reason = override_reason.strip()
+        if assessment.ready and session.ready_at is None:
+            # Every criterion held before anyone saved anything that noticed: the patient was
+            # ready once the observation time and the last reading or score were in.
+            moments = [assessment.earliest_time or now]
+            moments += [v.taken_at for v in session.vital_signs.filter(predose=False)]
+            moments += [s.taken_at for s in session.scores.all()]
+            session.ready_at = min(max(moments), now)
         session.discharged_at = now
         session.discharged_by = actor
         session.discharge_assessment = [

@@ -627,7 +627,6 @@ def rems_list(request: HttpRequest) -> HttpResponse:
     rows = rems_worklist(
         request.user,
         location_id=chosen_location_id(request),
-        today=timezone.localdate(),
         status=status if status in ("pending", "submitted", "overdue") else "",
     )
     page = Paginator(rows, 50).get_page(request.GET.get("page"))

@@ -23,6 +23,7 @@ from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.search import name_key
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, seed_measures
+from ketaclinic.operations.demo_sessions import seed_sessions
 from ketaclinic.operations.demo_treatment import seed_treatment
 from ketaclinic.operations.maintenance import database_analyze
 from ketaclinic.organization.models import Location, Organization
@@ -469,6 +470,7 @@ def seed_demo(
     )
     seed_measures(patients=measured, clinicians=clinicians, rng=rng)
     seed_treatment(measured)
+    seed_sessions(measured)
     audit_record(
         actor=None,
         action=AuditAction.SEED,

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
@@ -332,3 +333,39 @@ def test_prechecks_show_todays_presession_questionnaires(
     client.force_login(clinic["nurse"])
     page = client.get(f"/patients/{iv_session.patient_id}/sessions/{iv_session.pk}/")
     assert b"not done today" in page.content and b"score 8" in page.content
+
+
+@pytest.mark.django_db
+def test_ready_time_is_recorded_at_discharge_when_no_write_noticed_it(
+    clinic: dict[str, Any],
+) -> None:
+    """Confirmations saved before the observation time was up: nothing wrote READY, yet
+    the REMS form needs the minute the patient was ready."""
+    from ketaclinic.charting.tests.conftest import prechecked
+
+    nurse = clinic["nurse"]
+    session = prechecked(clinic, "esketamine-trd")
+    vitals(nurse, session, 140, (128, 82))
+    services.dosing_record(
+        actor=nurse, session=_refresh(session), kind="device", at=ago(118), lot_number="L"
+    )
+    services.dosing_record(actor=nurse, session=_refresh(session), kind="device", at=ago(113))
+    vitals(nurse, _refresh(session), 5, (130, 84))
+    services.score_record(
+        actor=nurse, session=_refresh(session), instrument="moaas", score=5, taken_at=ago(4)
+    )
+    for alert in _refresh(session).alerts.filter(acknowledged_at__isnull=True):
+        services.alert_acknowledge(actor=nurse, alert=alert, action_taken="late entries")
+    services.discharge_confirmations_record(
+        actor=nurse,
+        session=_refresh(session),
+        symptoms_resolved=True,
+        escort_present=True,
+        instructions_given=True,
+    )
+    assert _refresh(session).ready_at is None  # 118 < 120 minutes
+    with time_machine.travel(timezone.now() + timedelta(minutes=3), tick=False):
+        services.session_discharge(actor=nurse, session=_refresh(session))
+    session = _refresh(session)
+    first_device = session.dosing_started_at
+    assert session.ready_at == first_device + timedelta(minutes=120)
