@@ -9,11 +9,13 @@ kept in SessionTransition with who, when and why.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from ketaclinic.clinical.monitoring import MonitoringAlert, VitalReading
 from ketaclinic.records import SignedRecord
 
 
@@ -236,6 +238,17 @@ class VitalSign(LateEntry):
     def __str__(self) -> str:
         return f"BP {self.bp_text} HR {self.heart_rate} at {self.taken_at:%H:%M}"
 
+    def as_reading(self) -> VitalReading:
+        """This row as the clinical core's reading."""
+        return VitalReading(
+            at=self.taken_at,
+            systolic=self.systolic,
+            diastolic=self.diastolic,
+            heart_rate=self.heart_rate,
+            spo2=self.spo2,
+            respiratory_rate=self.respiratory_rate,
+        )
+
     @property
     def bp_text(self) -> str:
         if self.systolic is None and self.diastolic is None:
@@ -380,6 +393,19 @@ class SessionAlert(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+    @classmethod
+    def raised(cls, session: TreatmentSession, alert: MonitoringAlert, now: Any) -> SessionAlert:
+        """An unsaved row for an alert the monitoring rules raised."""
+        return cls(
+            session=session,
+            location_id=session.location_id,
+            kind=str(alert.kind),
+            at=alert.at,
+            message=alert.message,
+            source=alert.source,
+            raised_at=now,
+        )
 
     @property
     def is_open(self) -> bool:

@@ -22,8 +22,11 @@ from ketaclinic.charting.models import (
 from ketaclinic.charting.rules import session_rules
 from ketaclinic.clinical.monitoring import (
     DischargeAssessment,
-    VitalReading,
+    MonitoringAlert,
+    MonitoringThresholds,
+    SedationReading,
     assess_discharge,
+    evaluate_readings,
     next_reading_due,
     predose_check,
 )
@@ -84,15 +87,32 @@ def patient_sessions(patient: Patient) -> list[PlannedSession]:
     )
 
 
-def _vital_reading(v: VitalSign) -> VitalReading:
-    return VitalReading(
-        at=v.taken_at,
-        systolic=v.systolic,
-        diastolic=v.diastolic,
-        heart_rate=v.heart_rate,
-        spo2=v.spo2,
-        respiratory_rate=v.respiratory_rate,
+def reading_alerts(
+    vitals: list[VitalSign],
+    scores: list[SessionScore],
+    dosing_started_at: datetime | None,
+    thresholds: MonitoringThresholds,
+) -> list[MonitoringAlert]:
+    """The protocol's alerts for a session's stored readings: in-session vitals and MOAA/S
+    after dosing starts, and the pre-dose check of the latest pre-dose BP (not overdue
+    readings, which depend on the clock)."""
+    sedation = [
+        SedationReading(at=s.taken_at, moaas=s.score)
+        for s in scores
+        if s.instrument == SessionScore.Instrument.MOAAS
+        and dosing_started_at is not None
+        and s.taken_at >= dosing_started_at
+    ]
+    found = evaluate_readings(
+        [v.as_reading() for v in vitals if not v.predose], sedation, thresholds
     )
+    predose = [v for v in vitals if v.predose and v.systolic is not None]
+    if predose:
+        latest = max(predose, key=lambda v: (v.taken_at, v.pk))
+        alert = predose_check(latest.as_reading(), thresholds)
+        if alert is not None:
+            found.append(alert)
+    return found
 
 
 def observation_start(session: TreatmentSession) -> datetime | None:
@@ -126,10 +146,8 @@ def assessment_from(
         now=now,
         observation_start=observation_start(session),
         latest_moaas=moaas[-1] if moaas else None,
-        baseline=_vital_reading(max(baseline, key=lambda v: (v.taken_at, v.pk)))
-        if baseline
-        else None,
-        latest=_vital_reading(max(after, key=lambda v: (v.taken_at, v.pk))) if after else None,
+        baseline=max(baseline, key=lambda v: (v.taken_at, v.pk)).as_reading() if baseline else None,
+        latest=max(after, key=lambda v: (v.taken_at, v.pk)).as_reading() if after else None,
         open_alerts=open_alerts,
         escort_confirmed=session.escort_present,
         instructions_given=session.instructions_given,
@@ -166,7 +184,7 @@ def dosing_blockers(session: TreatmentSession) -> list[str]:
         problems.append("Take the pre-dose vital signs.")
     else:
         latest = max(predose, key=lambda v: (v.taken_at, v.pk))
-        alert = predose_check(_vital_reading(latest), rules.thresholds)
+        alert = predose_check(latest.as_reading(), rules.thresholds)
         if alert is not None and alert.kind == "predose_bp_hold":
             problems.append(alert.message)
     open_predose = SessionAlert.objects.filter(

@@ -44,6 +44,7 @@ from ketaclinic.charting.selectors import (
     discharge_assessment,
     dosing_blockers,
     note_compose,
+    reading_alerts,
     rems_form,
 )
 from ketaclinic.clinical.dosing import (
@@ -54,11 +55,8 @@ from ketaclinic.clinical.dosing import (
 )
 from ketaclinic.clinical.monitoring import (
     AlertKind,
-    SedationReading,
     VitalReading,
-    evaluate_readings,
     overdue_alert,
-    predose_check,
 )
 from ketaclinic.clinical.rems import CONCOMITANT_CLASSES
 from ketaclinic.patients.models import BodyMeasurement, Medication
@@ -610,18 +608,7 @@ def _refresh_alerts(session: TreatmentSession, now: datetime) -> list[SessionAle
     rules = session_rules(session.course.protocol)
     t = rules.thresholds
     vitals = list(session.vital_signs.all())
-    in_session = [_reading(v) for v in vitals if not v.predose]
-    sedation = [
-        SedationReading(at=s.taken_at, moaas=s.score)
-        for s in session.scores.filter(instrument=SessionScore.Instrument.MOAAS)
-        if session.dosing_started_at is not None and s.taken_at >= session.dosing_started_at
-    ]
-    found = evaluate_readings(in_session, sedation, t)
-    predose = [v for v in vitals if v.predose and v.systolic is not None]
-    if predose:
-        alert = predose_check(_reading(predose[-1]), t)
-        if alert is not None:
-            found.append(alert)
+    found = reading_alerts(vitals, list(session.scores.all()), session.dosing_started_at, t)
     overdue_open = session.alerts.filter(
         kind=AlertKind.READING_OVERDUE, acknowledged_at__isnull=True
     ).exists()
@@ -640,32 +627,10 @@ def _refresh_alerts(session: TreatmentSession, now: datetime) -> list[SessionAle
         )
         if overdue is not None:
             found.append(overdue)
-    new = [
-        SessionAlert(
-            session=session,
-            location_id=session.location_id,
-            kind=str(alert.kind),
-            at=alert.at,
-            message=alert.message,
-            source=alert.source,
-            raised_at=now,
-        )
-        for alert in found
-    ]
+    new = [SessionAlert.raised(session, alert, now) for alert in found]
     created = SessionAlert.objects.bulk_create(new, ignore_conflicts=True)
     _refresh_readiness(session, now)
     return created
-
-
-def _reading(v: VitalSign) -> VitalReading:
-    return VitalReading(
-        at=v.taken_at,
-        systolic=v.systolic,
-        diastolic=v.diastolic,
-        heart_rate=v.heart_rate,
-        spo2=v.spo2,
-        respiratory_rate=v.respiratory_rate,
-    )
 
 
 def _refresh_readiness(session: TreatmentSession, now: datetime) -> None:
@@ -705,17 +670,7 @@ def overdue_alerts_refresh(sessions: Sequence[TreatmentSession], now: datetime) 
             dosing_ended_at=session.dosing_ended_at,
         )
         if alert is not None:
-            new.append(
-                SessionAlert(
-                    session=session,
-                    location_id=session.location_id,
-                    kind=str(alert.kind),
-                    at=alert.at,
-                    message=alert.message,
-                    source=alert.source,
-                    raised_at=now,
-                )
-            )
+            new.append(SessionAlert.raised(session, alert, now))
     if not new:
         return 0
     SessionAlert.objects.bulk_create(new, ignore_conflicts=True)

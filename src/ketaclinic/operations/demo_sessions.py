@@ -50,14 +50,10 @@ from ketaclinic.charting.models import (
     VitalSign,
 )
 from ketaclinic.charting.rules import SessionRules, session_rules
-from ketaclinic.charting.selectors import assessment_from, note_compose, rems_form
+from ketaclinic.charting.selectors import assessment_from, note_compose, reading_alerts, rems_form
 from ketaclinic.clinical.dosing import WeightBasis, esketamine_dose, iv_ketamine_dose
 from ketaclinic.clinical.monitoring import (
     AlertKind,
-    SedationReading,
-    VitalReading,
-    evaluate_readings,
-    predose_check,
 )
 from ketaclinic.clinical.rems import CONCOMITANT_CLASSES
 from ketaclinic.clinical.schedule import plan_session_starts
@@ -832,32 +828,7 @@ def _alerts(
 ) -> list[Any]:
     """The alerts the charting services raise for these readings (not the overdue ones:
     every reading here was on time)."""
-    t = rules.thresholds
-
-    def reading(v: VitalSign) -> VitalReading:
-        return VitalReading(
-            at=v.taken_at,
-            systolic=v.systolic,
-            diastolic=v.diastolic,
-            heart_rate=v.heart_rate,
-            spo2=v.spo2,
-            respiratory_rate=v.respiratory_rate,
-        )
-
-    sedation = [
-        SedationReading(at=s.taken_at, moaas=s.score)
-        for s in scores
-        if s.instrument == SessionScore.Instrument.MOAAS
-        and dosing_started_at is not None
-        and s.taken_at >= dosing_started_at
-    ]
-    found = evaluate_readings([reading(v) for v in vitals if not v.predose], sedation, t)
-    predose = [v for v in vitals if v.predose]
-    if predose:
-        caution = predose_check(reading(predose[-1]), t)
-        if caution is not None:
-            found.append(caution)
-    return found
+    return reading_alerts(vitals, scores, dosing_started_at, rules.thresholds)
 
 
 def _timeline(

@@ -11,16 +11,10 @@ from django.utils import timezone
 from ketaclinic.accounts.models import User
 from ketaclinic.audit.services import audit_verify_chain
 from ketaclinic.charting import services
-from ketaclinic.charting.models import SessionScore, SessionStatus, TreatmentSession
+from ketaclinic.charting.models import SessionStatus, TreatmentSession
 from ketaclinic.charting.rules import session_rules
-from ketaclinic.charting.selectors import board_rows, note_compose, rems_worklist
+from ketaclinic.charting.selectors import board_rows, note_compose, reading_alerts, rems_worklist
 from ketaclinic.clinical.eligibility import adequate_trial_count
-from ketaclinic.clinical.monitoring import (
-    SedationReading,
-    VitalReading,
-    evaluate_readings,
-    predose_check,
-)
 from ketaclinic.eligibility.selectors import trial_policy
 from ketaclinic.eligibility.services import intake_trials
 from ketaclinic.operations.demo import seed_demo
@@ -46,32 +40,12 @@ LIFECYCLE = [
 ]
 
 
-def _reading(v: object) -> VitalReading:
-    return VitalReading(
-        at=v.taken_at,
-        systolic=v.systolic,
-        diastolic=v.diastolic,
-        heart_rate=v.heart_rate,
-        spo2=v.spo2,
-        respiratory_rate=v.respiratory_rate,
-    )
-
-
 def _expected_alerts(session: TreatmentSession) -> set[tuple[str, object]]:
     """What charting.services raises for the session's readings (none are overdue)."""
     t = session_rules(session.course.protocol).thresholds
-    vitals = list(session.vital_signs.all())
-    sedation = [
-        SedationReading(at=s.taken_at, moaas=s.score)
-        for s in session.scores.filter(instrument=SessionScore.Instrument.MOAAS)
-        if session.dosing_started_at is not None and s.taken_at >= session.dosing_started_at
-    ]
-    found = evaluate_readings([_reading(v) for v in vitals if not v.predose], sedation, t)
-    predose = [v for v in vitals if v.predose and v.systolic is not None]
-    if predose:
-        caution = predose_check(_reading(predose[-1]), t)
-        if caution is not None:
-            found.append(caution)
+    found = reading_alerts(
+        list(session.vital_signs.all()), list(session.scores.all()), session.dosing_started_at, t
+    )
     return {(str(a.kind), a.at) for a in found}
 
 
