@@ -341,7 +341,9 @@ class _Baseline:
 
 def _baseline(patient: Patient) -> _Baseline:
     """The patient's usual resting values (the same from session to session)."""
-    rng = random.Random(SESSIONS_SEED + patient.pk)
+    # Seeded by the MRN, not the primary key: PostgreSQL does not reuse keys, so the same
+    # demo seeded twice would otherwise differ.
+    rng = random.Random(f"{SESSIONS_SEED}-{patient.mrn}")
     return _Baseline(rng.randint(112, 130), rng.randint(70, 82), rng.randint(62, 80))
 
 

@@ -152,7 +152,7 @@ def test_todays_sessions_carry_on_through_the_services() -> None:
 
 def _browser_demo_values() -> list[tuple[object, ...]]:
     return [
-        (s.patient_id, s.planned_session.number, s.status, s.dose_mg, s.chair, readings)
+        (s.patient.mrn, s.planned_session.number, s.status, s.dose_mg, s.chair, readings)
         for s in TreatmentSession.objects.order_by("pk")
         for readings in [
             tuple(s.vital_signs.values_list("systolic", "diastolic", "heart_rate", "spo2"))
