@@ -19,6 +19,7 @@ ketaclinic runs a ketamine / esketamine treatment program. Commands:
   demo                  seed the fictional demo clinic (--patients N, --if-empty)
   createuser            add a staff or patient account (--role ROLE)
   audit verify          check that the audit log's hash chain is intact
+  ledger verify         check every location's controlled-substance ledger chain
   score                 score an instrument response (score phq9 2 1 0 ...; --json, --csv)
   dose                  IV ketamine dose, volume and pump rate; esketamine devices (--json)
   pk                    predicted plasma ketamine for an infusion (educational; --json)

@@ -261,3 +261,33 @@ def make_course(
         local_time=local_time or time(9, 0),
         **extra,
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ledger_triggers_survive_test_flush() -> Any:
+    """Transactional tests empty every table between tests with DELETE on SQLite, which the
+    ledger's append-only triggers refuse. Only this test flush lifts them, and puts them back
+    in the same transaction (PostgreSQL empties tables with TRUNCATE, which they allow)."""
+    from django.db import connection
+
+    from ketaclinic.register import triggers
+
+    if connection.vendor != "sqlite":
+        yield
+        return
+    DatabaseOperations = type(connection.ops)
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self: Any, style: Any, tables: Any, **kwargs: Any) -> list[str]:
+        sql = original(self, style, tables, **kwargs)
+        if triggers.TABLE not in tables:
+            return sql
+        return [
+            *triggers.drop_statements("sqlite"),
+            *sql,
+            *triggers.create_statements("sqlite"),
+        ]
+
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.sql_flush = original  # type: ignore[method-assign]

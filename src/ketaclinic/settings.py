@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "ketaclinic.eligibility",
     "ketaclinic.treatment",
     "ketaclinic.charting",
+    "ketaclinic.register",
     "ketaclinic.audit",
     "ketaclinic.portal",
     "ketaclinic.operations",

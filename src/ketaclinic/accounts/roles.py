@@ -147,6 +147,26 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
         "See Spravato REMS monitoring forms and record their submission",
         frozenset(CLINICAL),
     ),
+    "register.view": (
+        "See controlled-substance stock and the register of their locations",
+        frozenset(CLINICAL),
+    ),
+    "register.draw": (
+        "Draw for a session, record what was given, waste the rest with a witness",
+        frozenset(CLINICAL),
+    ),
+    "register.witness": (
+        "Witness a waste, a delivery check, a count, a transfer or a destruction",
+        frozenset(CLINICAL),
+    ),
+    "register.receive": (
+        "Receive controlled-substance deliveries into the register",
+        frozenset({Role.NURSE, Role.MEDICAL_DIRECTOR}),
+    ),
+    "register.manage": (
+        "Counts, discrepancies, transfers, destruction, theft or loss, corrections, reports",
+        frozenset({Role.MEDICAL_DIRECTOR}),
+    ),
     "audit.view_access_history": (
         "See who opened or changed a patient's record",
         frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN}),
