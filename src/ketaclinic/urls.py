@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("ketaclinic.eligibility.urls")),
     path("", include("ketaclinic.treatment.urls")),
     path("", include("ketaclinic.charting.urls")),
+    path("register/", include("ketaclinic.register.urls")),
     path("api/", api.urls),
 ]
 
