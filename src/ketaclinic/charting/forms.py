@@ -151,6 +151,22 @@ class DosingForm(TakenAtMixin):
         label="Pump rate (mL/h)", required=False, min_value=Decimal("0.1"), decimal_places=1
     )
     reason = forms.CharField(max_length=300, required=False)
+    container = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class AccountForm(forms.Form):
+    """What became of a draw: given to the patient, and the rest wasted before a witness."""
+
+    administered_ml = forms.DecimalField(
+        label="Given (mL)", min_value=Decimal("0"), decimal_places=3, required=False
+    )
+    wasted_ml = forms.DecimalField(
+        label="Wasted (mL)", min_value=Decimal("0"), decimal_places=3, required=False
+    )
+    witness = forms.IntegerField(label="Witness", required=False)
+    witness_password = forms.CharField(
+        label="Witness's password", widget=forms.PasswordInput, strip=False, required=False
+    )
 
 
 class SideEffectForm(TakenAtMixin, forms.ModelForm):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Max, Prefetch, Q, QuerySet
@@ -223,6 +224,40 @@ def presession_questionnaires(session: TreatmentSession) -> list[tuple[str, Any]
     ).order_by("completed_at"):
         latest[response.instrument_key] = response
     return [(get_instrument(key).title, latest.get(key)) for key in keys]
+
+
+def session_draws(session: TreatmentSession) -> list[Any]:
+    """The register's draws for this session, each with `unaccounted_ml` and the volume the
+    dose needs (`dose_ml`, from the container's strength)."""
+    from ketaclinic.register.models import EntryKind, LedgerEntry
+    from ketaclinic.register.services import draw_unaccounted_ml
+
+    draws = list(
+        LedgerEntry.objects.filter(
+            session=session, kind=EntryKind.DRAW, reversed_by__isnull=True
+        ).select_related("container__product", "actor")
+    )
+    for draw in draws:
+        draw.unaccounted_ml = draw_unaccounted_ml(draw)
+        strength = draw.container.product.strength_mg_per_ml
+        dose_ml = (session.dose_mg or 0) / strength if strength else 0
+        draw.dose_ml = min(draw.amount_ml, dose_ml).quantize(Decimal("0.001"))
+    return draws
+
+
+def witness_candidates(session: TreatmentSession, actor: Any) -> list[Any]:
+    """Clinical staff who may witness a waste at the session's location (not the actor)."""
+    from ketaclinic.accounts.models import User
+    from ketaclinic.accounts.roles import CAPABILITIES
+
+    roles = [str(role) for role in CAPABILITIES["register.witness"][1]]
+    return list(
+        User.objects.filter(role__in=roles, is_active=True)
+        .filter(Q(locations=session.location) | Q(role__in=["medical_director"]))
+        .exclude(pk=actor.pk)
+        .distinct()
+        .order_by("last_name", "first_name")
+    )
 
 
 # --- the chart -------------------------------------------------------------------------

@@ -61,6 +61,8 @@ from ketaclinic.clinical.monitoring import (
 from ketaclinic.clinical.rems import CONCOMITANT_CLASSES
 from ketaclinic.patients.models import BodyMeasurement, Medication
 from ketaclinic.patients.services import require_patient_access
+from ketaclinic.register.models import Container
+from ketaclinic.register.services import draw_for_session
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
@@ -386,8 +388,13 @@ def dosing_record(
     lot_number: str = "",
     amount_drawn_ml: Decimal | None = None,
     pump_rate_ml_per_h: Decimal | None = None,
+    container: Container | None = None,
 ) -> DosingEvent:
-    """Start, pause, resume or stop the infusion, or give the next esketamine device."""
+    """Start, pause, resume or stop the infusion, or give the next esketamine device.
+
+    Where the controlled-substance register holds stock of the drug at the location, the
+    start draws from a chosen container in the same transaction (IV: the volume drawn;
+    esketamine: the whole kit), and the lot is the container's."""
     _require(actor, session, "sessions.record")
     now = timezone.now()
     with transaction.atomic():
@@ -403,6 +410,14 @@ def dosing_record(
             blockers = dosing_blockers(session)
             if blockers:
                 raise ValidationError("Dosing cannot start: " + " ".join(blockers))
+            drug = "esketamine" if session.is_esketamine else "ketamine"
+            if container is None and Container.objects.usable(session.location_id, drug).exists():
+                raise ValidationError(
+                    "Choose the container you draw from: the controlled-substance register "
+                    "holds this drug here."
+                )
+            if container is not None:
+                lot_number = container.lot_number
             if not lot_number.strip():
                 raise ValidationError("Record the lot number of the drug given.")
             session.lot_number = lot_number.strip()
@@ -421,6 +436,16 @@ def dosing_record(
                 fields += ["amount_drawn_ml", "pump_rate_ml_per_h"]
             session.dosing_started_at = when
             fields.append("dosing_started_at")
+            if container is not None:
+                draw_for_session(
+                    actor=actor,
+                    session=session,
+                    container=container,
+                    amount_ml=container.remaining_ml
+                    if session.is_esketamine
+                    else session.amount_drawn_ml,
+                    occurred_at=when,
+                )
             _move(session, SessionStatus.DOSING, actor=actor)
         if session.is_esketamine:
             if kind != DosingEvent.Kind.DEVICE:

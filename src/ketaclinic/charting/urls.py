@@ -21,6 +21,7 @@ urlpatterns = [
     path(SESSION + "dosing/", views.dosing, name="dosing"),
     path(SESSION + "vitals/", views.vitals, name="vitals"),
     path(SESSION + "scores/", views.score, name="score"),
+    path(SESSION + "draws/<int:draw_id>/account/", views.account_draw, name="account_draw"),
     path(SESSION + "side-effects/", views.side_effect, name="side_effect"),
     path(SESSION + "interventions/", views.intervention, name="intervention"),
     path(SESSION + "adverse-events/", views.adverse_event, name="adverse_event"),

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,6 +19,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.decorators import capability_required
+from ketaclinic.accounts.models import User
 from ketaclinic.accounts.selectors import chosen_location_id, locations_for
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
@@ -49,12 +51,16 @@ from ketaclinic.charting.selectors import (
     rems_form,
     rems_worklist,
     session_chart,
+    session_draws,
     session_get_for_user,
+    witness_candidates,
 )
 from ketaclinic.clinical.dosing import esketamine_dose
 from ketaclinic.clinical.rems import rems_due_date, rems_form_status
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
+from ketaclinic.register import services as register
+from ketaclinic.register.models import Container, EntryKind, LedgerEntry
 
 
 def session_page(capability: str, page: str) -> Callable[..., Callable[..., HttpResponse]]:
@@ -231,6 +237,11 @@ def session_view(request: HttpRequest, patient: Patient, session: TreatmentSessi
             "reason_form": forms.ReasonForm(),
             "note": SessionNote.objects.filter(session=session).first(),
             "questionnaires": presession_questionnaires(session),
+            "containers": list(_usable_containers(session)[:30])
+            if session.dosing_started_at is None
+            else [],
+            "draws": session_draws(session),
+            "witnesses": witness_candidates(session, request.user),
             "statuses": [
                 (s.value, s.label)
                 for s in SessionStatus
@@ -329,6 +340,11 @@ def dosing(request: HttpRequest, patient: Patient, session: TreatmentSession) ->
     def save() -> None:
         form = forms.DosingForm(request.POST, tz=_tz(session))
         data = _valid(form)
+        container = None
+        if data["container"]:
+            container = _usable_containers(session).filter(pk=data["container"]).first()
+            if container is None:
+                raise ValidationError("That container cannot be drawn from here.")
         services.dosing_record(
             actor=request.user,
             session=session,
@@ -338,6 +354,7 @@ def dosing(request: HttpRequest, patient: Patient, session: TreatmentSession) ->
             lot_number=data["lot_number"],
             amount_drawn_ml=data["amount_drawn_ml"],
             pump_rate_ml_per_h=data["pump_rate_ml_per_h"],
+            container=container,
         )
 
     return _act(request, session, save, "Recorded.")
@@ -376,6 +393,43 @@ def vitals(request: HttpRequest, patient: Patient, session: TreatmentSession) ->
     if not error:
         response["HX-Trigger"] = "vitalsSaved"
     return response
+
+
+def _usable_containers(session: TreatmentSession) -> Any:
+    drug = "esketamine" if session.is_esketamine else "ketamine"
+    return Container.objects.usable(session.location_id, drug)
+
+
+@session_page("sessions.record", "account_draw")
+@require_POST
+def account_draw(
+    request: HttpRequest, patient: Patient, session: TreatmentSession, draw_id: int
+) -> HttpResponse:
+    """Record what was given from a draw and waste the rest before a witness, in one step."""
+    draw = get_object_or_404(LedgerEntry, pk=draw_id, session=session, kind=EntryKind.DRAW)
+
+    def save() -> None:
+        data = _valid(forms.AccountForm(request.POST))
+        witness = None
+        if data["witness"]:
+            witness = User.objects.filter(pk=data["witness"]).first()
+        with transaction.atomic():
+            if data["administered_ml"]:
+                register.administer(
+                    actor=request.user, draw=draw, amount_ml=data["administered_ml"]
+                )
+            if data["wasted_ml"]:
+                register.waste(
+                    actor=request.user,
+                    draw=draw,
+                    amount_ml=data["wasted_ml"],
+                    witness=witness,
+                    witness_password=data["witness_password"],
+                )
+        if not (data["administered_ml"] or data["wasted_ml"]):
+            raise ValidationError("Enter the volume given and the volume wasted.")
+
+    return _act(request, session, save, "Recorded in the controlled-substance register.")
 
 
 @session_page("sessions.record", "score")

@@ -104,6 +104,23 @@ class Receipt(models.Model):
         return f"Invoice {self.invoice_number} from {self.supplier}"
 
 
+class ContainerQuerySet(models.QuerySet):
+    def usable(self, location_id: int, drug: str) -> ContainerQuerySet:
+        """Sealed or open containers of a drug at a location, in date, open ones first
+        (use up an open vial before breaking a new one)."""
+        return (
+            self.filter(
+                location_id=location_id,
+                product__drug=drug,
+                status__in=("sealed", "open"),
+                remaining_ml__gt=0,
+                expires_on__gte=timezone.localdate(),
+            )
+            .select_related("product")
+            .order_by("-status", "expires_on", "label")
+        )
+
+
 class Container(models.Model):
     """One vial or kit, with the volume left in it (always equal to the sum of its ledger
     entries' volume changes)."""
@@ -128,6 +145,8 @@ class Container(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SEALED)
     opened_on = models.DateField(null=True, blank=True)
     closed_on = models.DateField(null=True, blank=True)
+
+    objects = ContainerQuerySet.as_manager()
 
     class Meta:
         ordering = ["location", "product", "expires_on", "label"]

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from ketaclinic.audit.models import AuditEntry
+from ketaclinic.register.models import LedgerEntry
 from ketaclinic.conftest import make_course
 from ketaclinic.patients.views import HISTORY_KINDS
 
@@ -36,6 +37,7 @@ PATIENT_KEYS = (
     "planned_id",
     "session_id",
     "session_alert_id",
+    "draw_id",
 )
 API_BODY = {"instrument": "phq9", "answers": [0] * 9, "context": "between_sessions"}
 
@@ -57,9 +59,11 @@ def _patient_url_templates() -> list[str]:
     return found
 
 
-def _victim_records(patient: Any, director: Any) -> dict[str, int]:
+def _victim_records(patient: Any, director: Any, clinic: dict[str, Any]) -> dict[str, int]:
     """A response (with its alert) and an open questionnaire link for the patient."""
     from ketaclinic.charting import services as charting
+    from ketaclinic.register import services as register
+    from ketaclinic.register.tests.conftest import ketamine_vials
     from ketaclinic.measures.services import (
         response_record,
         schedule_rule_set,
@@ -92,7 +96,10 @@ def _victim_records(patient: Any, director: Any) -> dict[str, int]:
         spo2=98,
         respiratory_rate=14,
     )
+    vial = ketamine_vials(clinic, count=1, location=patient.primary_location)[0]
+    draw = register.draw_for_session(actor=director, session=session, container=vial, amount_ml="1")
     return {
+        "draw_id": draw.pk,
         "planned_id": course.planned_sessions.last().pk,
         "session_id": session.pk,
         "session_alert_id": session.alerts.get().pk,
@@ -142,10 +149,11 @@ def test_no_patient_url_opens_another_locations_or_persons_patient(
     client: Client, clinic: dict[str, Any], intruder: str
 ) -> None:
     victim = clinic["patient_boise"]
-    ids = _victim_records(victim, clinic["director"])
+    ids = _victim_records(victim, clinic["director"], clinic)
     client.force_login(clinic[intruder])
     before = AuditEntry.objects.filter(patient_id=victim.pk).count()
     responses_before = victim.assessment_responses.count()
+    register_entries_before = LedgerEntry.objects.count()
     for url in _urls(ids):
         for method in ("get", "post"):
             response = client.get(url) if method == "get" else _post(client, url)
@@ -165,6 +173,7 @@ def test_no_patient_url_opens_another_locations_or_persons_patient(
     assert session.alerts.get().acknowledged_at is None
     assert session.vital_signs.count() == 1 and session.status == "checked_in"
     assert victim.treatment_sessions.count() == 1  # the other planned session: not checked in
+    assert register_entries_before == LedgerEntry.objects.count()
 
 
 @pytest.mark.django_db
@@ -172,7 +181,7 @@ def test_a_patient_cannot_reach_staff_pages_even_for_their_own_record(
     client: Client, clinic: dict[str, Any]
 ) -> None:
     own = clinic["patient_slc"]
-    ids = _victim_records(own, clinic["director"])
+    ids = _victim_records(own, clinic["director"], clinic)
     client.force_login(clinic["patient_user"])
     # A patient reads their own responses through the API and answers their own
     # questionnaire in the portal; every staff page stays closed.
@@ -191,7 +200,7 @@ def test_a_patient_cannot_reach_staff_pages_even_for_their_own_record(
 @pytest.mark.django_db
 def test_anonymous_users_are_sent_to_login(client: Client, clinic: dict[str, Any]) -> None:
     patient = clinic["patient_slc"]
-    for url in _urls(_victim_records(patient, clinic["director"])):
+    for url in _urls(_victim_records(patient, clinic["director"], clinic)):
         response = client.get(url)
         if "/api/" in url:
             assert response.status_code == 401

@@ -124,13 +124,14 @@ def test_a_session_is_not_signed_while_a_draw_has_unaccounted_volume(
         session=session.__class__.objects.get(pk=session.pk),
         kind="start",
         at=ago(120),
-        lot_number=vials[0].lot_number,
         amount_drawn_ml=Decimal("0.8"),
         pump_rate_ml_per_h=Decimal("150"),
+        container=vials[0],
     )
-    draw = services.draw_for_session(
-        actor=nurse, session=session, container=vials[0], amount_ml="0.8"
-    )
+    # Starting the infusion drew from the register in the same step, with the vial's lot.
+    draw = LedgerEntry.objects.get(session=session, kind=EntryKind.DRAW)
+    assert draw.amount_ml == Decimal("0.800") and draw.patient_id == session.patient_id
+    assert session.__class__.objects.get(pk=session.pk).lot_number == vials[0].lot_number
     charting.dosing_record(
         actor=nurse, session=session.__class__.objects.get(pk=session.pk), kind="stop", at=ago(80)
     )
@@ -284,3 +285,57 @@ def test_two_nurses_drawing_from_one_vial_at_once_never_overdraw_it(
         Decimal(x) for x in ("1.000", "2.500", "4.000", "5.500", "7.000", "8.500")
     ]
     assert services.ledger_verify().ok
+
+
+@pytest.mark.django_db
+def test_the_nurse_draws_and_accounts_from_the_session_chart(
+    clinic: dict[str, Any], vials: list[Container]
+) -> None:
+    from django.test import Client
+
+    nurse = clinic["nurse"]
+    session = _dosing_session(clinic)
+    client = Client()
+    client.force_login(nurse)
+    base = f"/patients/{session.patient_id}/sessions/{session.pk}/"
+    page = client.get(base).content.decode()
+    assert "Container (from the register)" in page and vials[0].label in page
+    response = client.post(
+        base + "dosing/",
+        {
+            "kind": "start",
+            "container": vials[0].pk,
+            "amount_drawn_ml": "0.8",
+            "pump_rate_ml_per_h": "150",
+        },
+    )
+    assert response.status_code == 302
+    draw = LedgerEntry.objects.get(session=session, kind=EntryKind.DRAW)
+    charting.dosing_record(
+        actor=nurse,
+        session=session.__class__.objects.get(pk=session.pk),
+        kind="stop",
+        reason="nausea",
+    )
+    # Wrong witness password: nothing is recorded, not even the administration.
+    client.post(
+        base + f"draws/{draw.pk}/account/",
+        {
+            "administered_ml": "0.72",
+            "wasted_ml": "0.08",
+            "witness": clinic["prescriber"].pk,
+            "witness_password": "wrong",
+        },
+    )
+    assert services.draw_unaccounted_ml(draw) == Decimal("0.800")
+    client.post(
+        base + f"draws/{draw.pk}/account/",
+        {
+            "administered_ml": "0.72",
+            "wasted_ml": "0.08",
+            "witness": clinic["prescriber"].pk,
+            "witness_password": PASSWORD,
+        },
+    )
+    assert services.draw_unaccounted_ml(draw) == 0
+    assert "Accounted for" in client.get(base).content.decode()
