@@ -8,9 +8,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from ketaclinic.audit.models import AuditEntry
-from ketaclinic.register.models import LedgerEntry
 from ketaclinic.conftest import make_course
 from ketaclinic.patients.views import HISTORY_KINDS
+from ketaclinic.register.models import LedgerEntry
 
 POST_BODY = {
     "icd10_code": "F33.2",
@@ -62,13 +62,13 @@ def _patient_url_templates() -> list[str]:
 def _victim_records(patient: Any, director: Any, clinic: dict[str, Any]) -> dict[str, int]:
     """A response (with its alert) and an open questionnaire link for the patient."""
     from ketaclinic.charting import services as charting
-    from ketaclinic.register import services as register
-    from ketaclinic.register.tests.conftest import ketamine_vials
     from ketaclinic.measures.services import (
         response_record,
         schedule_rule_set,
         self_report_request_create,
     )
+    from ketaclinic.register import services as register
+    from ketaclinic.register.tests.conftest import ketamine_vials
 
     response = response_record(
         actor=director,
