@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Sum
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from ketaclinic.accounts.services import signature_password_check
@@ -152,8 +153,10 @@ def _append(
         )
         head = LedgerChainHead.objects.select_for_update().get(location=location)
     if change_ml < 0:
+        # The condition and the change in one statement: a concurrent draw can never take
+        # the container below zero. Rounded in SQL, as SQLite computes decimals as floats.
         changed = Container.objects.filter(pk=container.pk, remaining_ml__gte=-change_ml).update(
-            remaining_ml=F("remaining_ml") + change_ml
+            remaining_ml=Round(F("remaining_ml") + change_ml, 3)
         )
         if not changed:
             left = Container.objects.get(pk=container.pk).remaining_ml
@@ -164,12 +167,14 @@ def _append(
     elif change_ml > 0:
         changed = Container.objects.filter(
             pk=container.pk, remaining_ml__lte=F("initial_ml") - change_ml
-        ).update(remaining_ml=F("remaining_ml") + change_ml)
+        ).update(remaining_ml=Round(F("remaining_ml") + change_ml, 3))
         if not changed:
             raise ValidationError(
                 f"Container {container.label} cannot hold more than {container.initial_ml} mL."
             )
     balance = Container.objects.values_list("remaining_ml", flat=True).get(pk=container.pk)
+    balance = Decimal(balance).quantize(Decimal("0.001"))
+    _sync_status(container, kind, change_ml, balance)
     strength = container.product.strength_mg_per_ml
     entry = LedgerEntry(
         location=location,
@@ -194,6 +199,31 @@ def _append(
     )
     container.remaining_ml = balance
     return entry
+
+
+def _sync_status(
+    container: Container, kind: EntryKind, change_ml: Decimal, balance: Decimal
+) -> None:
+    """The container's status follows its volume: opened by the first volume taken, empty,
+    destroyed or lost at zero, open again if a correction puts volume back."""
+    if kind in (EntryKind.TRANSFER_OUT, EntryKind.TRANSFER_IN):
+        return  # the container moves whole, sealed or open as it was
+    day = timezone.localdate()
+    fields: dict[str, Any] = {}
+    if balance == 0:
+        status = {
+            EntryKind.DESTROY: Container.Status.DESTROYED,
+            EntryKind.LOSS: Container.Status.LOST,
+        }.get(kind, Container.Status.EMPTY)
+        fields = {"status": status, "closed_on": day}
+    elif container.status not in (Container.Status.SEALED, Container.Status.OPEN):
+        fields = {"status": Container.Status.OPEN, "closed_on": None}
+    elif change_ml < 0 and container.status == Container.Status.SEALED:
+        fields = {"status": Container.Status.OPEN, "opened_on": day}
+    if fields and any(getattr(container, k) != v for k, v in fields.items()):
+        Container.objects.filter(pk=container.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(container, name, value)
 
 
 def _audit(actor: User, entry: LedgerEntry) -> None:
@@ -350,21 +380,8 @@ def draw_for_session(
             session=session,
             patient_id=session.patient_id,
         )
-        _after_volume_change(container, day)
         _audit(actor, entry)
     return entry
-
-
-def _after_volume_change(container: Container, day: date) -> None:
-    fields: dict[str, Any] = {}
-    if container.status == Container.Status.SEALED:
-        fields = {"status": Container.Status.OPEN, "opened_on": day}
-    if container.remaining_ml == 0:
-        fields.update({"status": Container.Status.EMPTY, "closed_on": day})
-    if fields:
-        Container.objects.filter(pk=container.pk).update(**fields)
-        for name, value in fields.items():
-            setattr(container, name, value)
 
 
 def draw_unaccounted_ml(draw: LedgerEntry) -> Decimal:
@@ -607,10 +624,6 @@ def destroy(
                 "reverse_distributor": reverse_distributor.strip(),
             },
         )
-        if container.remaining_ml == 0:
-            Container.objects.filter(pk=container.pk).update(
-                status=Container.Status.DESTROYED, closed_on=timezone.localdate()
-            )
         _audit(actor, entry)
     return entry
 
@@ -656,10 +669,6 @@ def loss_report(
                 reason=description.strip(),
                 detail={"form": "DEA Form 106", "loss_report": report.pk, "kind": kind},
             )
-            if container.remaining_ml == 0:
-                Container.objects.filter(pk=container.pk).update(
-                    status=Container.Status.LOST, closed_on=timezone.localdate()
-                )
             _audit(actor, entry)
     return report
 

@@ -339,3 +339,28 @@ def test_the_nurse_draws_and_accounts_from_the_session_chart(
     )
     assert services.draw_unaccounted_ml(draw) == 0
     assert "Accounted for" in client.get(base).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_status_follows_the_volume(clinic: dict[str, Any], vials: list[Container]) -> None:
+    session = _dosing_session(clinic)
+    vial = vials[0]
+    draw = services.draw_for_session(
+        actor=clinic["nurse"], session=session, container=vial, amount_ml="10"
+    )
+    vial.refresh_from_db()
+    assert vial.status == Container.Status.EMPTY and vial.closed_on is not None
+    services.correction(actor=clinic["director"], entry=draw, reason="drawn from the wrong vial")
+    vial.refresh_from_db()
+    assert vial.status == Container.Status.OPEN and vial.remaining_ml == Decimal("10.000")
+    services.draw_for_session(actor=clinic["nurse"], session=session, container=vial, amount_ml="1")
+    services.transfer(
+        actor=clinic["director"],
+        container=vials[1],
+        to_location=clinic["boise"],
+        witness=clinic["nurse"],
+        witness_password=PASSWORD,
+    )
+    vials[1].refresh_from_db()
+    assert vials[1].status == Container.Status.SEALED and vials[1].location == clinic["boise"]
+    assert vials[1].remaining_ml == Decimal("10.000")
