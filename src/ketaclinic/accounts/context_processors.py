@@ -28,9 +28,13 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     locations = list(locations_for(user))
     match = request.resolver_match
     name = f"{match.namespace}:{match.url_name}" if match else ""
+    namespace = name.split(":")[0]
     return {
         "caps": caps,
-        "nav_section": NAV_SECTIONS.get(name, name.split(":")[0]),
+        # The register's namespace is "register"; "Register a patient" is patients:register.
+        "nav_section": NAV_SECTIONS.get(
+            name, "controlled_substances" if namespace == "register" else namespace
+        ),
         "nav_locations": locations,
         "nav_current_location_id": current_location_id(request, locations),
     }

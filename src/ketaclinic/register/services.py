@@ -276,11 +276,11 @@ def receipt_record(
     _require(actor, "register.receive", location)
     if not invoice_number.strip():
         raise ValidationError("Enter the invoice number.")
-    if invoice_date > timezone.localdate():
+    today = timezone.localdate(timezone=location.tz)
+    if invoice_date > today:
         raise ValidationError("The invoice date is in the future.")
     if not lines or any(line.containers < 1 for line in lines):
         raise ValidationError("Enter at least one container for each line.")
-    today = timezone.localdate()
     for line in lines:
         if line.expires_on <= today:
             raise ValidationError(f"Lot {line.lot_number} has expired: it cannot be received.")
@@ -528,20 +528,28 @@ def transfer(
 ) -> tuple[LedgerEntry, LedgerEntry]:
     """Move a whole container between locations: out of one register and into the other."""
     _require(actor, "register.manage", container.location)
-    if to_location.pk == container.location_id:
-        raise ValidationError("Choose another location.")
-    if container.remaining_ml <= 0:
-        raise ValidationError("An empty container is not transferred.")
-    source = container.location
+    if (
+        to_location.organization_id != container.location.organization_id
+        or not to_location.is_active
+    ):
+        raise ValidationError("Stock moves only to an active location of this organization.")
     checked = _witness(
         actor=actor,
         witness=witness,
         password=witness_password,
         object_id=container.pk,
-        location=source,
+        location=container.location,
     )
     with transaction.atomic():
-        container = Container.objects.select_for_update().get(pk=container.pk)
+        # Lock, then read where it is and what is in it: a concurrent move cannot interleave.
+        container = (
+            Container.objects.select_for_update().select_related("location").get(pk=container.pk)
+        )
+        source = container.location
+        if to_location.pk == source.pk:
+            raise ValidationError("Choose another location.")
+        if container.remaining_ml <= 0:
+            raise ValidationError("An empty container is not transferred.")
         volume = container.remaining_ml
         out = _append(
             kind=EntryKind.TRANSFER_OUT,
@@ -636,6 +644,7 @@ def loss_report(
     discovered_at: datetime,
     description: str,
     losses: Sequence[tuple[Container, Any]],
+    police_report_number: str = "",
 ) -> LossReport:
     """Theft or significant loss: the missing volume leaves the register and the DEA
     deadlines (notice in 1 business day, Form 106 in 45 days) go on the dashboard."""
@@ -646,6 +655,8 @@ def loss_report(
         raise ValidationError("Describe what happened and how it was found.")
     if not losses:
         raise ValidationError("Name the containers and volumes missing.")
+    if discovered_at > timezone.now():
+        raise ValidationError("The discovery time is in the future.")
     notice_due, form_due = loss_deadlines(timezone.localtime(discovered_at, location.tz).date())
     with transaction.atomic():
         report = LossReport.objects.create(
@@ -656,6 +667,14 @@ def loss_report(
             reported_by=actor,
             notice_due_on=notice_due,
             form_106_due_on=form_due,
+            police_report_number=police_report_number.strip(),
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.CREATE,
+            object_type="loss_report",
+            object_id=report.pk,
+            detail={"kind": kind, "notice_due_on": notice_due, "form_106_due_on": form_due},
         )
         for container, amount in losses:
             if container.location_id != location.pk:
@@ -681,18 +700,32 @@ def loss_report_progress(
     form_106_filed_on: date | None = None,
     form_106_number: str = "",
 ) -> LossReport:
+    """Record the written notice and the Form 106 filing; a recorded date is not changed."""
     _require(actor, "register.manage", report.location)
+    today = timezone.localdate(timezone=report.location.tz)
     updates: dict[str, Any] = {}
     if notice_sent_on is not None:
+        if report.notice_sent_on is not None:
+            raise ValidationError("The notice date is already recorded.")
         updates["notice_sent_on"] = notice_sent_on
     if form_106_filed_on is not None:
+        if report.form_106_filed_on is not None:
+            raise ValidationError("The Form 106 filing is already recorded.")
         if not form_106_number.strip():
             raise ValidationError("Enter the Form 106 confirmation number.")
-        updates.update(form_106_filed_on=form_106_filed_on, form_106_number=form_106_number)
+        updates.update(form_106_filed_on=form_106_filed_on, form_106_number=form_106_number.strip())
+    if not updates:
+        raise ValidationError("Enter the date the notice was sent or Form 106 was filed.")
+    if any(isinstance(v, date) and v > today for v in updates.values()):
+        raise ValidationError("A date in the future cannot be recorded.")
     LossReport.objects.filter(pk=report.pk).update(**updates)
     report.refresh_from_db()
     audit_record(
-        actor=actor, action=AuditAction.UPDATE, object_type="loss_report", object_id=report.pk
+        actor=actor,
+        action=AuditAction.UPDATE,
+        object_type="loss_report",
+        object_id=report.pk,
+        detail=updates,
     )
     return report
 
@@ -714,16 +747,39 @@ def count_record(
     checked = _witness(
         actor=actor, witness=witness, password=witness_password, object_id=0, location=location
     )
+    values = []
+    for _container, counted_ml, _estimated in counted:
+        try:
+            value = Decimal(str(counted_ml)).quantize(Decimal("0.001"))
+        except ArithmeticError:
+            raise ValidationError(f"{counted_ml!r} is not a volume in mL.") from None
+        if value < 0:
+            raise ValidationError("A counted volume cannot be negative.")
+        values.append(value)
     with transaction.atomic():
+        # Lock the location's register first, so no draw changes a balance mid-count.
+        LedgerChainHead.objects.get_or_create(
+            location=location, defaults={"last_hash": GENESIS_HASH}
+        )
+        LedgerChainHead.objects.select_for_update().get(location=location)
+        if kind == InventoryCount.Kind.BIENNIAL:
+            in_stock = set(
+                Container.objects.filter(location=location, remaining_ml__gt=0).values_list(
+                    "pk", flat=True
+                )
+            )
+            missing = in_stock - {c.pk for c, _v, _e in counted}
+            if missing:
+                raise ValidationError(
+                    f"The biennial inventory covers all stock: {len(missing)} container(s) "
+                    "with volume on the register were not counted."
+                )
         count = InventoryCount.objects.create(
             location=location, kind=kind, counted_by=actor, witness=checked, note=note
         )
-        for container, counted_ml, estimated in counted:
+        for (container, _counted_ml, estimated), value in zip(counted, values, strict=True):
             if container.location_id != location.pk:
                 raise ValidationError(f"{container.label} is at another location.")
-            value = Decimal(str(counted_ml)).quantize(Decimal("0.001"))
-            if value < 0:
-                raise ValidationError("A counted volume cannot be negative.")
             fresh = Container.objects.get(pk=container.pk)
             CountLine.objects.create(
                 count=count,
@@ -755,6 +811,8 @@ def discrepancy_resolve(*, actor: User, line: CountLine, resolution: str) -> Cou
     _require(actor, "register.manage", line.count.location)
     if not resolution.strip():
         raise ValidationError("Explain the difference and what was done.")
+    if line.discrepancy_ml == 0:
+        raise ValidationError("This count matched the register: there is nothing to resolve.")
     updated = CountLine.objects.filter(pk=line.pk, resolved_at__isnull=True).update(
         resolved_at=timezone.now(), resolved_by=actor, resolution=resolution.strip()
     )
@@ -774,6 +832,8 @@ def correction(*, actor: User, entry: LedgerEntry, reason: str) -> LedgerEntry:
         raise ValidationError("Give the reason for the correction.")
     if entry.kind in (EntryKind.CORRECTION, EntryKind.COUNT):
         raise ValidationError("Counts and corrections are not reversed.")
+    if entry.kind in (EntryKind.TRANSFER_OUT, EntryKind.TRANSFER_IN):
+        raise ValidationError("A transfer is undone by transferring the container back.")
     with transaction.atomic():
         LedgerChainHead.objects.select_for_update().get(location=entry.location)
         if LedgerEntry.objects.filter(reverses=entry).exists():

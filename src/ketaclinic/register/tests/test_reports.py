@@ -384,7 +384,11 @@ def test_the_dashboard_shows_stock_deadlines_and_what_needs_doing(clinic: dict[s
         kind="biennial",
         witness=nurse,
         witness_password=PASSWORD,
-        counted=[(vials[1], "9.5", False), (vials[2], "10", False)],
+        counted=[
+            (vials[0], Container.objects.get(pk=vials[0].pk).remaining_ml, True),
+            (vials[1], "9.5", False),
+            (vials[2], "10", False),
+        ],
     )
     services.loss_report(
         actor=director,
