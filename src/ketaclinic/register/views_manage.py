@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -503,26 +502,15 @@ def loss_new(request: HttpRequest) -> HttpResponse:
         if form_ok and rows_ok:
             values = form.cleaned_data
             try:
-                with transaction.atomic():
-                    report = services.loss_report(
-                        actor=request.user,
-                        location=location,
-                        kind=values["kind"],
-                        discovered_at=values["discovered_at"],
-                        description=values["description"],
-                        losses=rows.losses(),
-                    )
-                    police = values["police_report_number"].strip()
-                    if police:
-                        # loss_report takes no police report number: recorded with it.
-                        LossReport.objects.filter(pk=report.pk).update(police_report_number=police)
-                        audit_record(
-                            actor=request.user,
-                            action=AuditAction.UPDATE,
-                            object_type="loss_report",
-                            object_id=report.pk,
-                            detail={"police_report_number": police},
-                        )
+                report = services.loss_report(
+                    actor=request.user,
+                    location=location,
+                    kind=values["kind"],
+                    discovered_at=values["discovered_at"],
+                    description=values["description"],
+                    losses=rows.losses(),
+                    police_report_number=values["police_report_number"],
+                )
             except ValidationError as error:
                 _error(form, error)
             else:
