@@ -9,7 +9,7 @@ exported (EXPORT) in one bulk write. Reads live in register.selectors.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -365,44 +365,57 @@ def inventory(request: HttpRequest) -> HttpResponse:
     )
 
 
-@capability_required("register.view")
-def dispensing(request: HttpRequest) -> HttpResponse:
-    title, template = "Dispensing and administration record", "register/report_dispensing.html"
+def _ranged_report(
+    request: HttpRequest,
+    *,
+    report: str,
+    title: str,
+    rows_between: Callable[..., Any],
+    header: list[str],
+    csv_rows: Callable[..., Iterable[list[Any]]],
+    with_patients: bool = True,
+) -> HttpResponse:
+    """A report over a date range: the page (50 rows, audited for each patient shown) or
+    the whole range as CSV (an EXPORT naming every patient in it)."""
+    template = f"register/report_{report}.html"
     location, locations = _location(request)
     if location is None:
         return _no_location(request, locations, title)
     form, bounds = _ranged(request, location)
     if bounds is None:
         return _invalid(request, template, location, locations, form, title)
-    entries = selectors.dispensing_record(location, *bounds)
+    rows = rows_between(location, *bounds)
     period = {"start": form.cleaned_data["start"], "end": form.cleaned_data["end"]}
     if _wants_csv(request):
         _audit(
             request,
             action=AuditAction.EXPORT,
-            report="dispensing",
+            report=report,
             location=location,
-            patient_ids=selectors.patient_ids_of(entries),
+            patient_ids=selectors.patient_ids_of(rows) if with_patients else [],
             **period,
         )
         return _csv(
-            _filename("dispensing", location, period["start"], period["end"]),
-            selectors.DISPENSING_HEADER,
-            selectors.dispensing_rows(entries.iterator(chunk_size=2000), location.tz),
+            _filename(report, location, period["start"], period["end"]),
+            header,
+            csv_rows(rows.iterator(chunk_size=2000), location.tz),
         )
-    page = _page(request, entries)
-    shown = selectors.patient_ids(page)
+    page = _page(request, rows)
+    shown = selectors.patient_ids(page) if with_patients else []
     if shown:
         _audit(
             request,
             action=AuditAction.VIEW,
-            report="dispensing",
+            report=report,
             location=location,
             patient_ids=shown,
             page=page.number,
             **period,
         )
-    products = {e.container.product_id: e.container.product for e in page}
+    extra = {}
+    if report == "dispensing":
+        products = {e.container.product_id: e.container.product for e in page}
+        extra["products"] = sorted(products.values(), key=lambda p: p.name)
     return _render(
         request,
         template,
@@ -411,87 +424,45 @@ def dispensing(request: HttpRequest) -> HttpResponse:
         title=title,
         filters=form,
         page=page,
-        products=sorted(products.values(), key=lambda p: p.name),
         **period,
+        **extra,
+    )
+
+
+@capability_required("register.view")
+def dispensing(request: HttpRequest) -> HttpResponse:
+    return _ranged_report(
+        request,
+        report="dispensing",
+        title="Dispensing and administration record",
+        rows_between=selectors.dispensing_record,
+        header=selectors.DISPENSING_HEADER,
+        csv_rows=selectors.dispensing_rows,
     )
 
 
 @capability_required("register.view")
 def waste(request: HttpRequest) -> HttpResponse:
-    title, template = "Waste log", "register/report_waste.html"
-    location, locations = _location(request)
-    if location is None:
-        return _no_location(request, locations, title)
-    form, bounds = _ranged(request, location)
-    if bounds is None:
-        return _invalid(request, template, location, locations, form, title)
-    entries = selectors.waste_log(location, *bounds)
-    period = {"start": form.cleaned_data["start"], "end": form.cleaned_data["end"]}
-    if _wants_csv(request):
-        _audit(
-            request,
-            action=AuditAction.EXPORT,
-            report="waste",
-            location=location,
-            patient_ids=selectors.patient_ids_of(entries),
-            **period,
-        )
-        return _csv(
-            _filename("waste", location, period["start"], period["end"]),
-            selectors.WASTE_HEADER,
-            selectors.waste_rows(entries.iterator(chunk_size=2000), location.tz),
-        )
-    page = _page(request, entries)
-    shown = selectors.patient_ids(page)
-    if shown:
-        _audit(
-            request,
-            action=AuditAction.VIEW,
-            report="waste",
-            location=location,
-            patient_ids=shown,
-            page=page.number,
-            **period,
-        )
-    return _render(
-        request, template, location, locations, title=title, filters=form, page=page, **period
+    return _ranged_report(
+        request,
+        report="waste",
+        title="Waste log",
+        rows_between=selectors.waste_log,
+        header=selectors.WASTE_HEADER,
+        csv_rows=selectors.waste_rows,
     )
 
 
 @capability_required("register.view")
 def discrepancies(request: HttpRequest) -> HttpResponse:
-    title, template = "Count discrepancies", "register/report_discrepancies.html"
-    location, locations = _location(request)
-    if location is None:
-        return _no_location(request, locations, title)
-    form, bounds = _ranged(request, location)
-    if bounds is None:
-        return _invalid(request, template, location, locations, form, title)
-    lines = selectors.discrepancies_between(location, *bounds)
-    period = {"start": form.cleaned_data["start"], "end": form.cleaned_data["end"]}
-    if _wants_csv(request):
-        _audit(
-            request,
-            action=AuditAction.EXPORT,
-            report="discrepancies",
-            location=location,
-            patient_ids=[],
-            **period,
-        )
-        return _csv(
-            _filename("discrepancies", location, period["start"], period["end"]),
-            selectors.DISCREPANCY_HEADER,
-            selectors.discrepancy_rows(lines.iterator(chunk_size=2000), location.tz),
-        )
-    return _render(
+    return _ranged_report(
         request,
-        template,
-        location,
-        locations,
-        title=title,
-        filters=form,
-        page=_page(request, lines),
-        **period,
+        report="discrepancies",
+        title="Count discrepancies",
+        rows_between=selectors.discrepancies_between,
+        header=selectors.DISCREPANCY_HEADER,
+        csv_rows=selectors.discrepancy_rows,
+        with_patients=False,
     )
 
 
