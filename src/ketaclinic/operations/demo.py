@@ -23,6 +23,7 @@ from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.search import name_key
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, seed_measures
+from ketaclinic.operations.demo_register import seed_register
 from ketaclinic.operations.demo_sessions import seed_sessions
 from ketaclinic.operations.demo_treatment import seed_treatment
 from ketaclinic.operations.maintenance import database_analyze
@@ -471,6 +472,7 @@ def seed_demo(
     seed_measures(patients=measured, clinicians=clinicians, rng=rng)
     seed_treatment(measured)
     seed_sessions(measured)
+    seed_register()
     audit_record(
         actor=None,
         action=AuditAction.SEED,

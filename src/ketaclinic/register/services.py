@@ -354,22 +354,22 @@ def draw_for_session(
     """Draw from a container for a patient's session (callers may hold a transaction)."""
     _require(actor, "register.draw", session.location)
     amount = _amount(amount_ml, "The volume drawn")
-    if container.location_id != session.location_id:
-        raise ValidationError("That container is at another location.")
-    if container.status in (
-        Container.Status.EMPTY,
-        Container.Status.TRANSFERRED,
-        Container.Status.DESTROYED,
-        Container.Status.LOST,
-    ):
-        raise ValidationError(f"Container {container.label} is {container.get_status_display()}.")
-    day = timezone.localdate()
-    if container.expires_on < day:
-        raise ValidationError(f"Lot {container.lot_number} expired on {container.expires_on}.")
-    drug = "esketamine" if session.is_esketamine else "ketamine"
-    if container.product.drug != drug:
-        raise ValidationError(f"This session needs {drug}, not {container.product.name}.")
     with transaction.atomic():
+        # Locked and read fresh: a transfer or another change at the same moment waits.
+        container = (
+            Container.objects.select_for_update().select_related("product").get(pk=container.pk)
+        )
+        if container.location_id != session.location_id:
+            raise ValidationError("That container is at another location.")
+        if container.status not in (Container.Status.SEALED, Container.Status.OPEN):
+            raise ValidationError(
+                f"Container {container.label} is {container.get_status_display().lower()}."
+            )
+        if container.expires_on < timezone.localdate(timezone=session.location.tz):
+            raise ValidationError(f"Lot {container.lot_number} expired on {container.expires_on}.")
+        drug = "esketamine" if session.is_esketamine else "ketamine"
+        if container.product.drug != drug:
+            raise ValidationError(f"This session needs {drug}, not {container.product.name}.")
         entry = _append(
             kind=EntryKind.DRAW,
             container=container,
@@ -548,8 +548,23 @@ def transfer(
         source = container.location
         if to_location.pk == source.pk:
             raise ValidationError("Choose another location.")
-        if container.remaining_ml <= 0:
-            raise ValidationError("An empty container is not transferred.")
+        if container.remaining_ml <= 0 or container.status not in (
+            Container.Status.SEALED,
+            Container.Status.OPEN,
+        ):
+            raise ValidationError("Only sealed or open stock with volume is transferred.")
+        open_draws = [
+            draw
+            for draw in LedgerEntry.objects.filter(
+                container=container, kind=EntryKind.DRAW, reversed_by__isnull=True
+            )
+            if draw_unaccounted_ml(draw)
+        ]
+        if open_draws:
+            raise ValidationError(
+                "A draw from this container is not yet accounted for: record what was given "
+                "and wasted before moving it."
+            )
         volume = container.remaining_ml
         out = _append(
             kind=EntryKind.TRANSFER_OUT,

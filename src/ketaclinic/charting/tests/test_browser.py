@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from ketaclinic.charting.models import SessionNote, TreatmentSession
 from ketaclinic.conftest import log_in, make_course
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.patients.models import Patient
+from ketaclinic.register.models import LedgerEntry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -97,9 +99,10 @@ def test_a_whole_iv_session_in_the_browser(page: Page, demo: str, artifacts_dir:
     page.reload()
     expect(page.locator("#blockers")).to_have_text("Everything is ready: dosing may start.")
 
+    # The demo's register holds ketamine at SLC: the draw comes from a container.
     dosing = page.locator("#dosing")
-    dosing.get_by_label("Lot number").fill("KET-2291")
-    dosing.get_by_label("Volume drawn (mL)").fill("0.36")
+    expect(dosing.get_by_label("Container (from the register)")).to_be_visible()
+    dosing.get_by_label("Volume drawn (mL)").fill("0.8")
     dosing.get_by_label("Time (late entry)").fill(at(115))
     dosing.get_by_role("button", name="Start infusion").click()
     expect(page.locator("#session-status")).to_have_text("Dosing")
@@ -156,6 +159,18 @@ def test_a_whole_iv_session_in_the_browser(page: Page, demo: str, artifacts_dir:
     page.screenshot(path=artifacts_dir / "session-chart.png", full_page=True)
     page.locator("#discharge-button").click()
     expect(page.locator("#session-status")).to_have_text("Discharged")
+
+    # The note waits for the draw to be accounted for: given, and the rest wasted before a
+    # witness who enters their own password here.
+    draw = LedgerEntry.objects.get(session__patient=patient, kind="draw")
+    given = (Decimal("36") / draw.container.product.strength_mg_per_ml).quantize(Decimal("0.01"))
+    account = page.locator("#register-draws form")
+    account.get_by_label("Given (mL)").fill(str(given))
+    account.get_by_label("Wasted (mL)").fill(str(draw.amount_ml - given))
+    account.get_by_label("Witness", exact=True).select_option(label="Priya Raman, MD")
+    account.get_by_label("Witness's password").fill(DEMO_PASSWORD)
+    account.get_by_role("button", name="Record given and wasted").click()
+    expect(page.locator("#register-draws")).to_contain_text("Accounted for")
 
     note = page.locator("#note")
     note.get_by_label("Your comment (assessment and plan)").fill("Tolerated well after BP rise.")
