@@ -316,6 +316,18 @@ def _local(value: datetime | None, session: TreatmentSession) -> str:
     return timezone.localtime(value, session.location.tz).strftime("%H:%M") if value else "--"
 
 
+def _register_lines(session: TreatmentSession) -> list[str]:
+    from ketaclinic.register.models import LedgerEntry
+
+    entries = LedgerEntry.objects.filter(session=session).select_related("container", "witness")
+    return [
+        f"  {_local(e.occurred_at, session)} {e.get_kind_display()} {e.amount_ml} mL "
+        f"({e.amount_mg} mg), {e.container.label} lot {e.container.lot_number}, "
+        f"{e.actor_name}" + (f", witness {e.witness.display_name}" if e.witness else "")
+        for e in entries
+    ]
+
+
 def note_compose(session: TreatmentSession) -> str:
     """The session note, composed from the chart (the signer adds their own comment)."""
     chart = session_chart(session, timezone.now())
@@ -325,7 +337,7 @@ def note_compose(session: TreatmentSession) -> str:
     lines = [
         f"{session.course.protocol.name}: session {session.planned_session.number}, {day}, "
         f"{session.location.name}" + (f", chair {session.chair}" if session.chair else ""),
-        f"Patient: {patient} (MRN {patient.mrn})",
+        f"Patient: {patient.legal_first_name} {patient.legal_last_name} (MRN {patient.mrn})",
         "",
         "Pre-checks: "
         + (
@@ -353,6 +365,9 @@ def note_compose(session: TreatmentSession) -> str:
         reason = f" ({event.reason})" if event.reason else ""
         device = f" {event.device_number}" if event.device_number else ""
         lines.append(f"  {_local(event.at, session)} {event.get_kind_display()}{device}{reason}")
+    register_lines = _register_lines(session)
+    if register_lines:
+        lines += ["", "Controlled substance (register):", *register_lines]
     lines += ["", "Vital signs (time, BP mmHg, HR bpm, SpO2 %, RR /min):"]
     for v in chart.vitals:
         late = " [entered late]" if v.is_late else ""

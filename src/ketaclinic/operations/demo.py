@@ -24,7 +24,7 @@ from ketaclinic.clinical.search import name_key
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, seed_measures
 from ketaclinic.operations.demo_register import seed_register
-from ketaclinic.operations.demo_sessions import seed_sessions
+from ketaclinic.operations.demo_sessions import seed_sessions, sign_demo_notes
 from ketaclinic.operations.demo_treatment import seed_treatment
 from ketaclinic.operations.maintenance import database_analyze
 from ketaclinic.organization.models import Location, Organization
@@ -471,8 +471,9 @@ def seed_demo(
     )
     seed_measures(patients=measured, clinicians=clinicians, rng=rng)
     seed_treatment(measured)
-    seed_sessions(measured)
+    pending_notes = seed_sessions(measured)
     seed_register()
+    sign_demo_notes(pending_notes)
     audit_record(
         actor=None,
         action=AuditAction.SEED,

@@ -919,16 +919,39 @@ def _rems_submissions(
         )
 
 
-def seed_sessions(patients: Sequence[Patient]) -> None:
-    """Chart the demo's treatment courses: past sessions complete and signed, and today's
-    chair board. Runs after demo_treatment.seed_treatment; does nothing without courses."""
+PendingNotes = list[tuple[int, datetime, Any]]
+
+
+def sign_demo_notes(pending: PendingNotes) -> None:
+    """Sign the completed sessions' notes, composed from the whole chart: run after the
+    controlled-substance register is seeded, so the notes include its draws and waste."""
+    sessions = TreatmentSession.objects.select_related(
+        "course__protocol", "location", "planned_session", "patient"
+    ).in_bulk([pk for pk, _at, _nurse in pending])
+    SessionNote.objects.bulk_create(
+        SessionNote(
+            session=sessions[pk],
+            body=note_compose(sessions[pk]),
+            signed_by=nurse,
+            signed_by_name=nurse.display_name,
+            signature_meaning=SIGNATURE_MEANING,
+            signed_at=at,
+        )
+        for pk, at, nurse in pending
+    )
+
+
+def seed_sessions(patients: Sequence[Patient]) -> PendingNotes:
+    """Chart the demo's treatment courses: past sessions complete, and today's chair board.
+    Runs after demo_treatment.seed_treatment; does nothing without courses. Returns the
+    notes to sign (sign_demo_notes) once the register holds the sessions' draws."""
     courses = list(
         TreatmentCourse.objects.exclude(phase=TreatmentCourse.Phase.ENDED)
         .select_related("patient", "location", "protocol")
         .order_by("pk")
     )
     if not courses:
-        return
+        return []
     rng = random.Random(SESSIONS_SEED)
     location = courses[0].location
     staff = _staff(location)
@@ -1014,15 +1037,6 @@ def seed_sessions(patients: Sequence[Patient]) -> None:
             .select_related("course__protocol", "location", "planned_session", "patient")
             .order_by("scheduled_at", "pk")
         )
-        SessionNote.objects.bulk_create(
-            SessionNote(
-                session=session,
-                body=note_compose(session),
-                signed_by=staff.nurse,
-                signed_by_name=staff.nurse.display_name,
-                signature_meaning=SIGNATURE_MEANING,
-                signed_at=signed[session.pk],
-            )
-            for session in completed
-        )
+        pending = [(session.pk, signed[session.pk], staff.nurse) for session in completed]
         _rems_submissions(rng, completed, staff, today)
+        return pending
