@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.services import signature_password_check
-from ketaclinic.audit.models import AuditAction
+from ketaclinic.audit.models import AuditAction, AuditEntry
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
 from ketaclinic.charting.models import (
     ACTIVE_STATUSES,
@@ -1033,8 +1033,30 @@ def rems_submission_record(
     return submission
 
 
-def audit_session_views(actor: User, sessions: Sequence[TreatmentSession], page: str) -> None:
-    """One access entry per patient shown on a list page (the board, the REMS list)."""
+def audit_session_views(
+    actor: User,
+    sessions: Sequence[TreatmentSession],
+    page: str,
+    repeat_after: timedelta | None = None,
+) -> None:
+    """One access entry per session shown on a list page (the board, the REMS list).
+
+    A page that refreshes itself (the chair board, every 10 seconds) passes `repeat_after`:
+    a session this person already has an entry for on this page within that time is not
+    recorded again, so the log says who watched and when without an entry per refresh.
+    """
+    if repeat_after is not None and sessions:
+        seen = set(
+            AuditEntry.objects.filter(
+                actor_id=actor.pk,
+                action=AuditAction.VIEW,
+                object_type="treatment_session",
+                object_id__in=[str(s.pk) for s in sessions],
+                occurred_at__gte=timezone.now() - repeat_after,
+                detail__page=page,
+            ).values_list("object_id", flat=True)
+        )
+        sessions = [s for s in sessions if str(s.pk) not in seen]
     audit_record_events(
         actor=actor,
         events=[

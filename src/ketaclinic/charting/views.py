@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -62,13 +63,18 @@ from ketaclinic.patients.views import patient_page
 from ketaclinic.register import services as register
 from ketaclinic.register.models import Container, EntryKind, LedgerEntry
 
+# A page that refreshes itself is audited again only after this long (docs/audit.md).
+POLLED_AUDIT_INTERVAL = timedelta(minutes=5)
 
-def session_page(capability: str, page: str) -> Callable[..., Callable[..., HttpResponse]]:
+
+def session_page(
+    capability: str, page: str, repeat_after: timedelta | None = None
+) -> Callable[..., Callable[..., HttpResponse]]:
     """A page about one session of one patient: everything patient_page checks, and the
     session belongs to that patient (404 otherwise)."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @patient_page(capability, page)
+        @patient_page(capability, page, repeat_after=repeat_after)
         @wraps(view)
         def wrapped(
             request: HttpRequest, patient: Patient, session_id: int, **kwargs: Any
@@ -275,7 +281,7 @@ def session_view(request: HttpRequest, patient: Patient, session: TreatmentSessi
     return render(request, "charting/session.html", context)
 
 
-@session_page("sessions.view", "session_live")
+@session_page("sessions.view", "session_live", repeat_after=POLLED_AUDIT_INTERVAL)
 def live(request: HttpRequest, patient: Patient, session: TreatmentSession) -> HttpResponse:
     """The part of the chart that changes while the patient is in the chair (htmx polls)."""
     return render(request, "charting/_live.html", _live_context(request, session))
@@ -658,7 +664,10 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
             sessions = board_sessions(location, day)
         rows = board_rows(location, day, now, sessions)
         services.audit_session_views(
-            request.user, [r.session for r in rows if r.session is not None], "chair_board"
+            request.user,
+            [r.session for r in rows if r.session is not None],
+            "chair_board",
+            repeat_after=POLLED_AUDIT_INTERVAL,
         )
     return {"location": location, "locations": locations, "rows": rows, "now": now}
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -14,10 +15,11 @@ from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 
 from ketaclinic.accounts.decorators import capability_required
 from ketaclinic.accounts.selectors import chosen_location_id
-from ketaclinic.audit.models import AuditAction
+from ketaclinic.audit.models import AuditAction, AuditEntry
 from ketaclinic.audit.selectors import patient_access_history
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
 from ketaclinic.patients import services
@@ -33,9 +35,15 @@ from ketaclinic.patients.models import Patient
 from ketaclinic.patients.selectors import patient_chart, patient_get_for_user, patient_search
 
 
-def patient_page(capability: str, page: str) -> Callable[..., Callable[..., HttpResponse]]:
+def patient_page(
+    capability: str, page: str, repeat_after: timedelta | None = None
+) -> Callable[..., Callable[..., HttpResponse]]:
     """Every page about one patient: login, role capability, the patient visible to the
-    user (404 otherwise), and an access entry in the audit log."""
+    user (404 otherwise), and an access entry in the audit log.
+
+    `repeat_after` is for a fragment the page itself refreshes every few seconds (the live
+    session chart): the same person's same view is recorded again only after that long.
+    """
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
@@ -44,6 +52,18 @@ def patient_page(capability: str, page: str) -> Callable[..., Callable[..., Http
             if not request.user.can(capability):
                 raise PermissionDenied(f"Your role may not do this ({capability}).")
             patient = patient_get_for_user(request.user, patient_id)
+            detail = {"page": page, **kwargs}
+            if (
+                repeat_after is not None
+                and AuditEntry.objects.filter(
+                    actor_id=request.user.pk,
+                    action=AuditAction.VIEW,
+                    patient_id=patient.pk,
+                    occurred_at__gte=timezone.now() - repeat_after,
+                    detail=detail,
+                ).exists()
+            ):
+                return view(request, patient, **kwargs)
             audit_record(
                 actor=request.user,
                 action=AuditAction.VIEW,
@@ -51,7 +71,7 @@ def patient_page(capability: str, page: str) -> Callable[..., Callable[..., Http
                 object_type="patient",
                 object_id=patient.pk,
                 # Which record of the patient's was opened, not only which page.
-                detail={"page": page, **kwargs},
+                detail=detail,
             )
             return view(request, patient, **kwargs)
 

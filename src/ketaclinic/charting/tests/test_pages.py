@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -63,3 +64,38 @@ def test_session_pages_render_and_are_audited(clinic: dict[str, Any], iv_session
     )
     assert {"page": "session", "session_id": iv_session.pk} in pages
     assert {"page": "discharge_instructions", "session_id": iv_session.pk} in pages
+
+
+@pytest.mark.django_db
+def test_self_refreshing_views_are_audited_once_per_interval(
+    clinic: dict[str, Any], iv_session: Any
+) -> None:
+    import time_machine
+    from django.utils import timezone
+
+    from ketaclinic.charting.views import POLLED_AUDIT_INTERVAL
+
+    client = Client()
+    client.force_login(clinic["nurse"])
+    live = f"/patients/{iv_session.patient_id}/sessions/{iv_session.pk}/live/"
+
+    def entries(page: str) -> int:
+        return AuditEntry.objects.filter(
+            actor_id=clinic["nurse"].pk, patient_id=iv_session.patient_id, detail__page=page
+        ).count()
+
+    for _ in range(3):
+        assert client.get(live).status_code == 200
+        assert client.get("/board/rows/").status_code == 200
+    assert entries("session_live") == 1 and entries("chair_board") == 1
+    later = timezone.now() + POLLED_AUDIT_INTERVAL + timedelta(seconds=1)
+    with time_machine.travel(later, tick=False):
+        client.force_login(clinic["nurse"])
+        client.get(live)
+        client.get("/board/rows/")
+    assert entries("session_live") == 2 and entries("chair_board") == 2
+    # The chart page itself is recorded every time it is opened.
+    chart = live.removesuffix("live/")
+    client.get(chart)
+    client.get(chart)
+    assert entries("session") == 2
