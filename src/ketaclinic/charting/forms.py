@@ -90,7 +90,7 @@ class ScoreForm(TakenAtMixin):
         data = super().clean()
         instrument, score = data.get("instrument"), data.get("score")
         if instrument and score is not None:
-            low, high = SessionScore.RANGES[instrument]
+            low, high = SessionScore.score_range(instrument)
             if not low <= score <= high:
                 self.add_error("score", f"Must be from {low} to {high} for this scale.")
         return data

@@ -264,8 +264,6 @@ class SessionScore(LateEntry):
         CADSS = "cadss", "CADSS (dissociation, 0-92)"
         CADSS6 = "cadss6", "CADSS-6 (dissociation, 0-24)"
 
-    RANGES = {"moaas": (0, 5), "cadss": (0, 92), "cadss6": (0, 24)}
-
     session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="scores")
     instrument = models.CharField(max_length=8, choices=Instrument.choices)
     score = models.PositiveSmallIntegerField()
@@ -275,6 +273,21 @@ class SessionScore(LateEntry):
 
     def __str__(self) -> str:
         return f"{self.instrument} {self.score} at {self.taken_at:%H:%M}"
+
+    @staticmethod
+    def score_range(instrument: str) -> tuple[int, int]:
+        """Lowest and highest score, from the instrument's definition (CADSS-6: its items)."""
+        from ketaclinic.clinical.scoring import get_instrument
+
+        if instrument == "cadss6":
+            cadss = get_instrument("cadss")
+            items = dict(cadss.subscales)["cadss6"]
+            return (
+                sum(cadss.item_ranges[i][0] for i in items),
+                sum(cadss.item_ranges[i][1] for i in items),
+            )
+        definition = get_instrument(instrument)
+        return definition.total_min or 0, int(definition.total_max or 0)
 
 
 class SideEffect(LateEntry):

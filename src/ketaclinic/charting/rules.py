@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ketaclinic.clinical.dosing import ESKETAMINE_MINUTES_BETWEEN_DEVICES
 from ketaclinic.clinical.monitoring import (
     DischargeCriteria,
     MonitoringThresholds,
     discharge_criteria_from_protocol,
     thresholds_from_protocol,
 )
+from ketaclinic.clinical.rems import DEFAULT_FORM_DUE_DAYS
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,10 @@ def _rules(protocol_version_id: int, data_json: str) -> SessionRules:
         thresholds=thresholds_from_protocol(data),
         discharge=discharge_criteria_from_protocol(data),
         pregnancy_test_each_session=bool(monitoring.get("pregnancy_test_each_session", False)),
-        rems_form_due_days=int(monitoring.get("rems_form_due_days", 7)),
-        minutes_between_devices=int(dose.get("minutes_between_devices", 5)),
+        rems_form_due_days=int(monitoring.get("rems_form_due_days", DEFAULT_FORM_DUE_DAYS)),
+        minutes_between_devices=int(
+            dose.get("minutes_between_devices", ESKETAMINE_MINUTES_BETWEEN_DEVICES)
+        ),
         infusion_minutes=dose.get("infusion_minutes"),
         no_driving_until=str(data.get("discharge", {}).get("no_driving_until", "next_day")),
     )

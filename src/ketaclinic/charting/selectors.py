@@ -22,6 +22,7 @@ from ketaclinic.charting.models import (
 )
 from ketaclinic.charting.rules import session_rules
 from ketaclinic.clinical.monitoring import (
+    AlertKind,
     DischargeAssessment,
     MonitoringAlert,
     MonitoringThresholds,
@@ -186,23 +187,30 @@ def dosing_blockers(session: TreatmentSession) -> list[str]:
     else:
         latest = max(predose, key=lambda v: (v.taken_at, v.pk))
         alert = predose_check(latest.as_reading(), rules.thresholds)
-        if alert is not None and alert.kind == "predose_bp_hold":
+        if alert is not None and alert.kind == AlertKind.PREDOSE_BP_HOLD:
             problems.append(alert.message)
     open_predose = SessionAlert.objects.filter(
         session=session,
         acknowledged_at__isnull=True,
-        kind="predose_bp_caution",
+        kind=AlertKind.PREDOSE_BP_CAUTION,
     ).exists()
     if open_predose:
         problems.append(
             "The pre-dose BP is at or above the caution level: a prescriber must acknowledge it."
         )
     if session.is_esketamine:
-        course = session.course
-        if not course.rems_patient_enrollment_id:
-            problems.append("The patient is not enrolled in the Spravato REMS.")
-        if not session.location.spravato_rems_certified:
-            problems.append(f"{session.location.short_name} is not a REMS-certified setting.")
+        problems += esketamine_gate(session.course, session.location)
+    return problems
+
+
+def esketamine_gate(course: Any, location: Any) -> list[str]:
+    """Spravato REMS: no esketamine session for a patient not enrolled or at a setting not
+    certified (clinical-reference.md section 6)."""
+    problems = []
+    if not course.rems_patient_enrollment_id:
+        problems.append("The patient is not enrolled in the Spravato REMS.")
+    if not location.spravato_rems_certified:
+        problems.append(f"{location.short_name} is not a REMS-certified setting.")
     return problems
 
 

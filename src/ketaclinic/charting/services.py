@@ -43,6 +43,7 @@ from ketaclinic.charting.rules import session_rules
 from ketaclinic.charting.selectors import (
     discharge_assessment,
     dosing_blockers,
+    esketamine_gate,
     note_compose,
     reading_alerts,
     rems_form,
@@ -63,6 +64,7 @@ from ketaclinic.patients.models import BodyMeasurement, Medication
 from ketaclinic.patients.services import require_patient_access
 from ketaclinic.register.models import Container
 from ketaclinic.register.services import draw_for_session
+from ketaclinic.treatment.protocol_data import infusion_minutes
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
@@ -139,18 +141,6 @@ def _require_open(session: TreatmentSession) -> None:
 
 
 # --- check-in and pre-checks -----------------------------------------------------------
-
-
-def esketamine_gate(session_or_course: Any, location: Any) -> list[str]:
-    """Spravato REMS: no esketamine session for a patient not enrolled or at a setting not
-    certified (clinical-reference.md section 6)."""
-    problems = []
-    course = getattr(session_or_course, "course", session_or_course)
-    if not course.rems_patient_enrollment_id:
-        problems.append("The patient is not enrolled in the Spravato REMS.")
-    if not location.spravato_rems_certified:
-        problems.append(f"{location.short_name} is not a REMS-certified setting.")
-    return problems
 
 
 def session_check_in(
@@ -236,8 +226,8 @@ def _dose_for_today(session: TreatmentSession, weight_kg: Decimal) -> tuple[Deci
     sex = session.patient.sex_at_birth
     dose = iv_ketamine_dose(
         weight_kg=weight_kg,
-        mg_per_kg=course.mg_per_kg or Decimal("0.5"),
-        minutes=course.infusion_minutes or 40,
+        mg_per_kg=course.mg_per_kg,
+        minutes=course.infusion_minutes or infusion_minutes(course.protocol.data),
         basis=WeightBasis(course.weight_basis),
         height_cm=height,
         sex=sex if sex in ("female", "male") else None,
@@ -422,11 +412,7 @@ def dosing_record(
                 raise ValidationError("Record the lot number of the drug given.")
             session.lot_number = lot_number.strip()
             fields.append("lot_number")
-            if session.is_esketamine:
-                problems = esketamine_gate(session, session.location)
-                if problems:
-                    raise ValidationError(" ".join(problems))
-            else:
+            if not session.is_esketamine:
                 if amount_drawn_ml is None or amount_drawn_ml <= 0:
                     raise ValidationError("Record the volume drawn (mL).")
                 if pump_rate_ml_per_h is None or pump_rate_ml_per_h <= 0:
@@ -578,9 +564,9 @@ def score_record(
     taken_at: datetime | None = None,
 ) -> SessionScore:
     _require(actor, session, "sessions.record")
-    if instrument not in SessionScore.RANGES:
+    if instrument not in SessionScore.Instrument.values:
         raise ValidationError("Choose MOAA/S, CADSS or CADSS-6.")
-    low, high = SessionScore.RANGES[instrument]
+    low, high = SessionScore.score_range(instrument)
     if not low <= score <= high:
         label = SessionScore.Instrument(instrument).label
         raise ValidationError(f"{label}: the score must be from {low} to {high}.")

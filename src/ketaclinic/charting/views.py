@@ -11,7 +11,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -419,21 +418,14 @@ def account_draw(
         witness = None
         if data["witness"]:
             witness = User.objects.filter(pk=data["witness"]).first()
-        with transaction.atomic():
-            if data["administered_ml"]:
-                register.administer(
-                    actor=request.user, draw=draw, amount_ml=data["administered_ml"]
-                )
-            if data["wasted_ml"]:
-                register.waste(
-                    actor=request.user,
-                    draw=draw,
-                    amount_ml=data["wasted_ml"],
-                    witness=witness,
-                    witness_password=data["witness_password"],
-                )
-        if not (data["administered_ml"] or data["wasted_ml"]):
-            raise ValidationError("Enter the volume given and the volume wasted.")
+        register.draw_account(
+            actor=request.user,
+            draw=draw,
+            administered_ml=data["administered_ml"],
+            wasted_ml=data["wasted_ml"],
+            witness=witness,
+            witness_password=data["witness_password"],
+        )
 
     return _act(request, session, save, "Recorded in the controlled-substance register.")
 

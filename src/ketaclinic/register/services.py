@@ -477,6 +477,32 @@ def waste(
     )
 
 
+def draw_account(
+    *,
+    actor: User,
+    draw: LedgerEntry,
+    administered_ml: Any,
+    wasted_ml: Any,
+    witness: User | None,
+    witness_password: str,
+) -> None:
+    """What became of a draw, in one step: given to the patient, and the rest wasted before
+    a witness. Nothing is recorded unless both parts are."""
+    if not (administered_ml or wasted_ml):
+        raise ValidationError("Enter the volume given and the volume wasted.")
+    with transaction.atomic():
+        if administered_ml:
+            administer(actor=actor, draw=draw, amount_ml=administered_ml)
+        if wasted_ml:
+            waste(
+                actor=actor,
+                draw=draw,
+                amount_ml=wasted_ml,
+                witness=witness,
+                witness_password=witness_password,
+            )
+
+
 def return_to_stock(
     *, actor: User, draw: LedgerEntry, amount_ml: Any, witness: User | None, witness_password: str
 ) -> LedgerEntry:

@@ -369,3 +369,20 @@ def test_ready_time_is_recorded_at_discharge_when_no_write_noticed_it(
     session = _refresh(session)
     first_device = session.dosing_started_at
     assert session.ready_at == first_device + timedelta(minutes=120)
+
+
+@pytest.mark.django_db
+def test_scores_are_checked_against_the_instruments_ranges(
+    clinic: dict[str, Any], iv_session: Any
+) -> None:
+    from ketaclinic.charting.models import SessionScore
+
+    assert SessionScore.score_range("moaas") == (0, 5)
+    assert SessionScore.score_range("cadss") == (0, 92)
+    assert SessionScore.score_range("cadss6") == (0, 24)
+    for instrument, score in (("moaas", 6), ("cadss6", 25), ("cadss", 93)):
+        with pytest.raises(ValidationError, match="must be from 0"):
+            services.score_record(
+                actor=clinic["nurse"], session=iv_session, instrument=instrument, score=score
+            )
+    assert not iv_session.scores.exists()
