@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "ketaclinic.treatment",
     "ketaclinic.charting",
     "ketaclinic.register",
+    "ketaclinic.scheduling",
     "ketaclinic.audit",
     "ketaclinic.portal",
     "ketaclinic.operations",
@@ -258,6 +259,34 @@ KETACLINIC_ALERT_ESCALATION_HOURS = env_int("KETACLINIC_ALERT_ESCALATION_HOURS",
 KETACLINIC_QUESTIONNAIRE_GRACE_DAYS = env_int("KETACLINIC_QUESTIONNAIRE_GRACE_DAYS", 2)
 # A signed session note also needs a prescriber's co-signature.
 KETACLINIC_NOTE_COSIGNATURE = env_bool("KETACLINIC_NOTE_COSIGNATURE", False)
+
+# Scheduling, telehealth and reminders (docs/scheduling.md).
+# The clinic's own video service: {room} is replaced by each appointment's unguessable room
+# name, e.g. https://video.example-clinic.org/{room}. Empty: no video links are shown.
+KETACLINIC_VIDEO_URL_PATTERN = os.environ.get("KETACLINIC_VIDEO_URL_PATTERN", "")
+if KETACLINIC_VIDEO_URL_PATTERN and "{room}" not in KETACLINIC_VIDEO_URL_PATTERN:
+    raise ImproperlyConfigured("KETACLINIC_VIDEO_URL_PATTERN must contain {room}")
+# The video link is shown this many minutes before a video visit starts, until it ends.
+KETACLINIC_VIDEO_LINK_OPENS_MINUTES = env_int("KETACLINIC_VIDEO_LINK_OPENS_MINUTES", 15)
+# The address patients reach the clinic at, for links in reminders (no trailing slash).
+KETACLINIC_BASE_URL = os.environ.get("KETACLINIC_BASE_URL", "http://localhost:8000").rstrip("/")
+# Reminders: email through Django's email backend, text messages through ours.
+EMAIL_BACKEND = os.environ.get(
+    "KETACLINIC_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("KETACLINIC_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("KETACLINIC_EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("KETACLINIC_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("KETACLINIC_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("KETACLINIC_EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = os.environ.get("KETACLINIC_EMAIL_FROM", "ketaclinic <noreply@localhost>")
+KETACLINIC_SMS_BACKEND = os.environ.get(
+    "KETACLINIC_SMS_BACKEND", "ketaclinic.scheduling.sms.ConsoleSmsBackend"
+)
+# A reminder that failed is tried again on later runs, up to this many attempts in all.
+KETACLINIC_REMINDER_MAX_ATTEMPTS = env_int("KETACLINIC_REMINDER_MAX_ATTEMPTS", 3)
+# Public appointment requests accepted from one address per hour; more are refused.
+KETACLINIC_REQUESTS_PER_ADDRESS_PER_HOUR = env_int("KETACLINIC_REQUESTS_PER_ADDRESS_PER_HOUR", 5)
 
 LOGGING = {
     "version": 1,

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("ketaclinic.treatment.urls")),
     path("", include("ketaclinic.charting.urls")),
     path("register/", include("ketaclinic.register.urls")),
+    path("", include("ketaclinic.scheduling.urls")),
     path("api/", api.urls),
 ]
 

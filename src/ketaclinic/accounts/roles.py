@@ -167,6 +167,30 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
         "Counts, discrepancies, transfers, destruction, theft or loss, corrections, reports",
         frozenset({Role.MEDICAL_DIRECTOR}),
     ),
+    "scheduling.view_calendar": (
+        "See the location calendars (day, week, provider) and appointments of their locations",
+        frozenset(STAFF_ROLES),
+    ),
+    "scheduling.book": (
+        "Book, reschedule and cancel appointments, book a course's sessions, record no-shows",
+        frozenset(CLINICAL | {Role.COORDINATOR}),
+    ),
+    "scheduling.requests": (
+        "Work the appointment-request queue: contact, convert to a patient, decline",
+        frozenset(CLINICAL | {Role.COORDINATOR}),
+    ),
+    "scheduling.configure": (
+        "Set appointment types, chairs and rooms, opening hours, provider hours and licenses",
+        frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN}),
+    ),
+    "scheduling.calendar_feed": (
+        "Subscribe to their own appointments in a calendar app (private ICS address)",
+        frozenset(CLINICAL),
+    ),
+    "portal.appointments": (
+        "See their own upcoming appointments and ask to change one",
+        frozenset({Role.PATIENT}),
+    ),
     "audit.view_access_history": (
         "See who opened or changed a patient's record",
         frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN}),

@@ -326,6 +326,9 @@ class Request:
     chair_id: int | None
     telehealth: bool = False
     patient_state: str | None = None
+    # How messages name the chair and the patient (default: by id).
+    chair_label: str = ""
+    patient_label: str = ""
 
     def __post_init__(self) -> None:
         _check_ids(self)
@@ -411,7 +414,8 @@ def _check(
         if request.chair_id is not None and booking.chair_id == request.chair_id:
             refuse(
                 Problem.CHAIR_TAKEN,
-                f"Chair {request.chair_id} is taken {taken} by {other}; "
+                f"{request.chair_label or f'Chair {request.chair_id}'} is taken {taken} by "
+                f"{other}; "
                 f"it cannot also be used for the visit {visit}.",
             )
         if request.provider_id is not None and booking.provider_id == request.provider_id:
@@ -423,7 +427,8 @@ def _check(
         if booking.patient_id == request.patient_id:
             refuse(
                 Problem.PATIENT_BUSY,
-                f"Patient {request.patient_id} already has a visit {taken} ({other}); "
+                f"{request.patient_label or f'Patient {request.patient_id}'} already has a "
+                f"visit {taken} ({other}); "
                 f"the visit {visit} overlaps it.",
             )
 

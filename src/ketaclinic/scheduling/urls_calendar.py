@@ -1,0 +1,7 @@
+"""URLs: calendar (see views_calendar)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

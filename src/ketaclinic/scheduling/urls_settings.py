@@ -1,0 +1,7 @@
+"""URLs: settings (see views_settings)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
