@@ -4,9 +4,11 @@ two coordinators booking the last free chair at once cannot both succeed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -69,6 +71,23 @@ def location_prepare(location: Location) -> None:
             OpeningHours(location=location, weekday=day, opens_at=opens, closes_at=closes)
             for day, opens, closes in DEFAULT_OPENING_HOURS
         )
+
+
+DEFAULT_TYPES_FILE = Path(__file__).resolve().parent / "appointment_types.json"
+
+
+def appointment_types_seed_defaults() -> int:
+    """Create the clinic-wide default appointment types (appointment_types.json) that are
+    missing; a clinic's edits to existing ones are kept. Returns how many were created.
+    Migration 0002 does the same for a new database."""
+    created = 0
+    for row in json.loads(DEFAULT_TYPES_FILE.read_text())["types"]:
+        fields = {k: v for k, v in row.items() if k != "key"}
+        _, made = AppointmentType.objects.get_or_create(
+            location=None, key=row["key"], defaults=fields
+        )
+        created += made
+    return created
 
 
 def _require_location(actor: User, location: Location) -> None:
@@ -358,7 +377,9 @@ def course_series_book(
     with transaction.atomic():
         _lock_bookings(course.location)
         sessions = list(
-            PlannedSession.objects.filter(course=course, starts_at__gte=timezone.now())
+            PlannedSession.objects.filter(
+                course=course, starts_at__gte=timezone.now(), treatment_session__isnull=True
+            )
             .exclude(appointments__status=AppointmentStatus.BOOKED)
             .order_by("number")
         )

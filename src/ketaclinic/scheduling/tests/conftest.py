@@ -11,6 +11,7 @@ from django.utils import timezone
 from ketaclinic.organization.models import Location
 from ketaclinic.scheduling.models import ProviderLicense, Resource, ResourceKind, WorkingHours
 from ketaclinic.scheduling.selectors import appointment_types_for
+from ketaclinic.scheduling.services import appointment_types_seed_defaults
 
 
 def next_weekday(weekday: int = 1, *, weeks_ahead: int = 1) -> date:
@@ -33,6 +34,8 @@ def schedule(clinic: dict[str, Any]) -> dict[str, Any]:
     and Idaho (expiring in two years). Returns the clinic plus the appointment types by key,
     SLC's chairs and room."""
     slc, boise = clinic["slc"], clinic["boise"]
+    # Transactional tests flush what migrations created; put the defaults back.
+    appointment_types_seed_defaults()
     spans = [
         (clinic["prescriber"], slc),
         (clinic["nurse"], slc),
