@@ -24,6 +24,7 @@ from ketaclinic.clinical.search import name_key
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, seed_measures
 from ketaclinic.operations.demo_register import seed_register
+from ketaclinic.operations.demo_scheduling import seed_scheduling
 from ketaclinic.operations.demo_sessions import seed_sessions, sign_demo_notes
 from ketaclinic.operations.demo_treatment import seed_treatment
 from ketaclinic.operations.maintenance import database_analyze
@@ -474,6 +475,7 @@ def seed_demo(
     pending_notes = seed_sessions(measured)
     seed_register()
     sign_demo_notes(pending_notes)
+    seed_scheduling()
     audit_record(
         actor=None,
         action=AuditAction.SEED,
