@@ -81,10 +81,22 @@ def planned_get_for_patient(patient: Patient, planned_id: int) -> PlannedSession
 
 
 def patient_sessions(patient: Patient) -> list[PlannedSession]:
-    """Every planned session of the patient's courses with its treatment session, if any."""
+    """Every planned session of the patient's courses with its treatment session, if any,
+    and its live calendar booking in `bookings` (a list of at most one)."""
+    from ketaclinic.scheduling.models import Appointment, AppointmentStatus
+
     return list(
         PlannedSession.objects.filter(course__patient=patient)
         .select_related("course__protocol", "course__location", "treatment_session")
+        .prefetch_related(
+            Prefetch(
+                "appointments",
+                queryset=Appointment.objects.filter(
+                    status=AppointmentStatus.BOOKED
+                ).select_related("resource"),
+                to_attr="bookings",
+            )
+        )
         .order_by("starts_at", "pk")
     )
 

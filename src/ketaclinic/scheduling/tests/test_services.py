@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.conftest import make_course
@@ -144,3 +145,15 @@ def test_no_show_only_after_the_start(schedule: dict) -> None:
     assert appointment.status == AppointmentStatus.NO_SHOW
     with pytest.raises(ValidationError, match="already no-show"):
         appointment_cancel(actor=schedule["coordinator"], appointment=appointment, reason="x")
+
+
+def test_the_sessions_tab_shows_the_booked_chair_and_check_in_preselects_it(
+    schedule: dict, client: Any
+) -> None:
+    patient = schedule["patient_slc"]
+    course = make_course(patient, schedule["director"], first_day=next_weekday(0))
+    course_series_book(actor=schedule["coordinator"], course=course, resource=schedule["chairs"][2])
+    client.force_login(schedule["nurse"])
+    html = client.get(reverse("charting:tab", args=[patient.pk])).content.decode()
+    assert "Booked, Chair 3" in html
+    assert '<option value="3" selected>' in html
