@@ -95,7 +95,7 @@ def _require_location(actor: User, location: Location) -> None:
         raise PermissionDenied("You can only book at your own locations.")
 
 
-def _lock_bookings(location: Location) -> None:
+def lock_bookings(location: Location) -> None:
     """Serialize bookings across the organization (a patient or provider may be booked at
     several locations). On SQLite the IMMEDIATE transaction already holds the write lock."""
     Organization.objects.select_for_update().filter(pk=location.organization_id).first()
@@ -338,7 +338,7 @@ def appointment_book(
     plan = _Plan(appointment_type, location, patient, provider, resource, telehealth)
     _validate_plan(actor, plan)
     with transaction.atomic():
-        _lock_bookings(location)
+        lock_bookings(location)
         return _book_one(actor, plan, starts_at, note=note[:300], from_request=from_request)
 
 
@@ -375,7 +375,7 @@ def course_series_book(
     if course.phase == TreatmentCourse.Phase.ENDED:
         raise ValidationError("This course has ended; its sessions cannot be booked.")
     with transaction.atomic():
-        _lock_bookings(course.location)
+        lock_bookings(course.location)
         sessions = list(
             PlannedSession.objects.filter(
                 course=course, starts_at__gte=timezone.now(), treatment_session__isnull=True
@@ -496,7 +496,7 @@ def appointment_reschedule(
     )
     _validate_plan(actor, plan)
     with transaction.atomic():
-        _lock_bookings(appointment.location)
+        lock_bookings(appointment.location)
         current = _locked_booked(appointment)
         if _session_started(current):
             raise ValidationError("The patient has already checked in for this session.")
