@@ -20,6 +20,8 @@ ketaclinic runs a ketamine / esketamine treatment program. Commands:
   createuser            add a staff or patient account (--role ROLE)
   audit verify          check that the audit log's hash chain is intact
   ledger verify         check every location's controlled-substance ledger chain
+  reminders send        email and text the appointment reminders that are due; for cron,
+                        safe to run twice (--dry-run lists them; docs/reminders.md)
   score                 score an instrument response (score phq9 2 1 0 ...; --json, --csv)
   dose                  IV ketamine dose, volume and pump rate; esketamine devices (--json)
   pk                    predicted plasma ketamine for an infusion (educational; --json)

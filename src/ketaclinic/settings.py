@@ -285,6 +285,9 @@ KETACLINIC_SMS_BACKEND = os.environ.get(
 )
 # A reminder that failed is tried again on later runs, up to this many attempts in all.
 KETACLINIC_REMINDER_MAX_ATTEMPTS = env_int("KETACLINIC_REMINDER_MAX_ATTEMPTS", 3)
+# Behind a reverse proxy: the header it puts the visitor's address in (e.g. X-Forwarded-For),
+# for the audit log and the request form's rate limit. Empty: the connection's address.
+KETACLINIC_CLIENT_ADDRESS_HEADER = os.environ.get("KETACLINIC_CLIENT_ADDRESS_HEADER", "")
 # Public appointment requests accepted from one address per hour; more are refused.
 KETACLINIC_REQUESTS_PER_ADDRESS_PER_HOUR = env_int("KETACLINIC_REQUESTS_PER_ADDRESS_PER_HOUR", 5)
 

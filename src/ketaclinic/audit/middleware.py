@@ -5,7 +5,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from ketaclinic.audit.context import current_ip_address, current_path
+from ketaclinic.audit.context import client_address, current_ip_address, current_path
 
 # URL arguments that are secrets (single-use questionnaire tokens): never written to the log.
 SECRET_URL_ARGUMENTS = ("token",)
@@ -18,7 +18,7 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        ip_token = current_ip_address.set(request.META.get("REMOTE_ADDR") or None)
+        ip_token = current_ip_address.set(client_address(request) or None)
         path_token = current_path.set(request.get_full_path()[:300])
         try:
             return self.get_response(request)

@@ -91,9 +91,9 @@ def patient_sessions(patient: Patient) -> list[PlannedSession]:
         .prefetch_related(
             Prefetch(
                 "appointments",
-                queryset=Appointment.objects.filter(
-                    status=AppointmentStatus.BOOKED
-                ).select_related("resource"),
+                queryset=Appointment.objects.filter(status=AppointmentStatus.BOOKED).select_related(
+                    "resource"
+                ),
                 to_attr="bookings",
             )
         )

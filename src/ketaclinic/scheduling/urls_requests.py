@@ -1,7 +1,16 @@
-"""URLs: requests (see views_requests)."""
+"""URLs: the coordinator's appointment-request queue (see views_requests)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from ketaclinic.scheduling import views_requests as views
+
+urlpatterns: list[URLPattern] = [
+    path("requests/", views.request_queue, name="request_queue"),
+    path("requests/<int:request_id>/", views.request_detail, name="request_detail"),
+    path("requests/<int:request_id>/attempts/", views.request_attempt, name="request_attempt"),
+    path("requests/<int:request_id>/link/", views.request_link, name="request_link"),
+    path("requests/<int:request_id>/register/", views.request_register, name="request_register"),
+    path("requests/<int:request_id>/decline/", views.request_decline, name="request_decline"),
+]

@@ -38,6 +38,8 @@ PATIENT_KEYS = (
     "session_id",
     "session_alert_id",
     "draw_id",
+    "appointment_id",
+    "change_id",
 )
 API_BODY = {"instrument": "phq9", "answers": [0] * 9, "context": "between_sessions"}
 
@@ -98,7 +100,10 @@ def _victim_records(patient: Any, director: Any, clinic: dict[str, Any]) -> dict
     )
     vial = ketamine_vials(clinic, count=1, location=patient.primary_location)[0]
     draw = register.draw_for_session(actor=director, session=session, container=vial, amount_ml="1")
+    appointment, change = _booked_visit_with_a_change_request(patient, director)
     return {
+        "appointment_id": appointment.pk,
+        "change_id": change.pk,
         "draw_id": draw.pk,
         "planned_id": course.planned_sessions.last().pk,
         "session_id": session.pk,
@@ -112,6 +117,31 @@ def _victim_records(patient: Any, director: Any, clinic: dict[str, Any]) -> dict
         "request_id": request.pk,
         "response_id": response.pk,
     }
+
+
+def _booked_visit_with_a_change_request(patient: Any, director: Any) -> tuple[Any, Any]:
+    """A booked video follow-up next week, and the patient's open request to move it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ketaclinic.scheduling.models import Appointment, AppointmentType, ChangeRequest
+    from ketaclinic.scheduling.services import appointment_types_seed_defaults
+
+    appointment_types_seed_defaults()
+    start = timezone.now() + timedelta(days=7)
+    appointment = Appointment.objects.create(
+        location=patient.primary_location,
+        appointment_type=AppointmentType.objects.get(location=None, key="follow-up"),
+        patient=patient,
+        provider=director,
+        telehealth=True,
+        starts_at=start,
+        ends_at=start + timedelta(minutes=30),
+        booked_by=director,
+    )
+    change = ChangeRequest.objects.create(appointment=appointment, message="Move it, please")
+    return appointment, change
 
 
 def _urls(ids: dict[str, int]) -> list[str]:
@@ -174,6 +204,9 @@ def test_no_patient_url_opens_another_locations_or_persons_patient(
     assert session.vital_signs.count() == 1 and session.status == "checked_in"
     assert victim.treatment_sessions.count() == 1  # the other planned session: not checked in
     assert register_entries_before == LedgerEntry.objects.count()
+    appointment = victim.appointments.get()
+    assert appointment.status == "booked"
+    assert appointment.change_requests.get().handled_at is None
 
 
 @pytest.mark.django_db
@@ -189,6 +222,7 @@ def test_a_patient_cannot_reach_staff_pages_even_for_their_own_record(
         f"/api/patients/{own.pk}/responses",
         f"/api/responses/{ids['response_id']}",
         f"/portal/questionnaires/{ids['request_id']}/",
+        f"/portal/appointments/{ids['appointment_id']}/change/",
     }
     for url in _urls(ids):
         status = client.get(url).status_code
