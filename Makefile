@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/ketaclinic migrate --no-input
 	$(BIN)/ketaclinic demo --if-empty
-	$(BIN)/ketaclinic serve --port $(PORT)
+	# An example video service address, so the demo shows video links (docs/scheduling.md).
+	KETACLINIC_VIDEO_URL_PATTERN="$${KETACLINIC_VIDEO_URL_PATTERN:-https://video.example.org/demo/{room}}" \
+		$(BIN)/ketaclinic serve --port $(PORT)
 
 # Browser tests drive Debian's Chromium; install it when it is missing.
 browser:

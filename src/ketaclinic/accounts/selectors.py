@@ -97,6 +97,10 @@ def home_overview(user: User, *, location_id: int | None) -> dict[str, object]:
 
         overview["due"] = list(due_questionnaires(user, location_id=location_id)[:8])
         overview["overdue_before"] = overdue_before()
+    if user.can("scheduling.requests"):
+        from ketaclinic.scheduling.selectors_requests import open_request_count
+
+        overview["open_requests"] = open_request_count(user, location_id=location_id)
     if user.can("accounts.manage_lockouts"):
         overview["locked_out"] = list(locked_out_attempts()[:10])
         overview["staff_count"] = staff_users().count()

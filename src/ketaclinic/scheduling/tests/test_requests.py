@@ -362,3 +362,23 @@ def test_the_queue_takes_the_same_number_of_queries_for_3_or_60_requests(
     small = _queue_queries(client)
     add(57)
     assert _queue_queries(client) == small
+
+
+def test_the_coordinator_home_counts_the_requests_waiting(client: Client, schedule: dict) -> None:
+    slc = schedule["slc"]
+    for n in range(3):
+        AppointmentRequest.objects.create(
+            first_name="Waiting",
+            last_name=f"Person{n}",
+            date_of_birth=date(1980, 1, 1),
+            phone="(801) 555-0100",
+            state="UT",
+            preferred_location=slc,
+            help_with="x",
+            consent_to_contact=True,
+            source_digest="t",
+            status=RequestStatus.DECLINED if n == 2 else RequestStatus.NEW,
+        )
+    client.force_login(schedule["coordinator"])
+    html = client.get("/coordinator/").content.decode()
+    assert '<strong id="open-requests">2</strong>' in html
