@@ -28,6 +28,25 @@ from ketaclinic.accounts.models import User  # noqa: E402
 from ketaclinic.patients.models import Patient  # noqa: E402
 
 
+def _scheduling_pages() -> list[str]:
+    """The calendars of the first location for the coming Monday, and the request queue."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ketaclinic.organization.models import Location
+
+    location = Location.objects.order_by("pk").first()
+    today = timezone.localdate()
+    monday = today + timedelta(days=7 - today.weekday())
+    return [
+        f"/calendar/{location.pk}/{monday:%Y-%m-%d}/",
+        f"/calendar/{location.pk}/week/{monday:%Y-%m-%d}/",
+        "/requests/",
+        "/visit/",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
@@ -52,6 +71,7 @@ def main() -> None:
         "/alerts/",
         "/questionnaires/due/",
         "/api/patients",
+        *_scheduling_pages(),
     ]
     print(f"{Patient.objects.count()} patients; {args.runs} runs per page")
     print(f"{'user':<12} {'page':<40} {'median ms':>10} {'p95 ms':>8} {'queries':>8}")

@@ -4,7 +4,6 @@ when it is open), requests to change a visit, questionnaires and after-treatment
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,32 +12,22 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, Q
-from django.db.models.functions import Coalesce
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from ketaclinic.accounts.decorators import capability_required
-from ketaclinic.accounts.models import User
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
-from ketaclinic.charting.models import SessionStatus, TreatmentSession
 from ketaclinic.measures.selectors import open_self_reports
 from ketaclinic.organization.selectors import crisis_line
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.selectors import patient_chart, patient_get_for_user
-from ketaclinic.scheduling.models import Appointment, AppointmentStatus, ChangeRequest
-from ketaclinic.scheduling.selectors import appointments_visible_to
-from ketaclinic.scheduling.services_changes import (
-    MESSAGE_CHARS,
-    change_request_submit,
-    open_change_request_of,
-)
-from ketaclinic.scheduling.telehealth import video_link
+from ketaclinic.portal.selectors import last_treatment, own_appointment, upcoming_appointments
+from ketaclinic.scheduling.selectors_changes import open_change_request_of
+from ketaclinic.scheduling.services_changes import MESSAGE_CHARS, change_request_submit
 
-UPCOMING_SHOWN = 5
 DISCHARGE_INSTRUCTIONS = Path(__file__).with_name("discharge_instructions.json")
 
 
@@ -47,35 +36,6 @@ def discharge_instructions() -> dict[str, list[dict[str, str]]]:
     """After-treatment advice by route, each item with its source (discharge_instructions.json)."""
     data = json.loads(DISCHARGE_INSTRUCTIONS.read_text())
     return {route: items for route, items in data.items() if not route.startswith("_")}
-
-
-def upcoming_appointments(user: User, now: datetime) -> list[dict[str, Any]]:
-    """The patient's next booked visits (one still under way included, for its video link),
-    each with its video link state and whether a change request is waiting."""
-    waiting = ChangeRequest.objects.filter(appointment=OuterRef("pk"), handled_at__isnull=True)
-    appointments = (
-        appointments_visible_to(user)
-        .filter(status=AppointmentStatus.BOOKED, ends_at__gt=now)
-        .annotate(change_pending=Exists(waiting))
-        .order_by("starts_at", "id")[:UPCOMING_SHOWN]
-    )
-    return [
-        {"appointment": a, "video": video_link(a, now) if a.telehealth else None}
-        for a in appointments
-    ]
-
-
-def last_treatment(patient: Patient) -> TreatmentSession | None:
-    """The patient's most recent treatment that ended after a dose: discharged (note signed
-    or not), or stopped early once dosing had started; the advice applies to both."""
-    ended = [SessionStatus.DISCHARGED, SessionStatus.SIGNED, SessionStatus.STOPPED_EARLY]
-    return (
-        TreatmentSession.objects.filter(patient=patient, status__in=ended)
-        .filter(Q(discharged_at__isnull=False) | Q(dosing_started_at__isnull=False))
-        .select_related("location")
-        .order_by(Coalesce("discharged_at", "dosing_started_at").desc(), "-id")
-        .first()
-    )
 
 
 def _after_treatment(patient: Patient) -> dict[str, Any] | None:
@@ -139,19 +99,11 @@ class ChangeRequestForm(forms.Form):
     )
 
 
-def _own_appointment(user: User, appointment_id: int) -> Appointment:
-    """The patient's own appointment; 404 for anyone else's, so ids reveal nothing."""
-    appointment = appointments_visible_to(user).filter(pk=appointment_id).first()
-    if appointment is None:
-        raise Http404("No such appointment")
-    return appointment
-
-
 @never_cache
 @capability_required("portal.appointments")
 def appointment_change(request: HttpRequest, appointment_id: int) -> HttpResponse:
     """Ask the clinic to move or cancel one of the patient's own upcoming visits."""
-    appointment = _own_appointment(request.user, appointment_id)
+    appointment = own_appointment(request.user, appointment_id)
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,

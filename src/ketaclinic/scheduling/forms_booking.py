@@ -25,6 +25,7 @@ from ketaclinic.scheduling.models import (
     ResourceKind,
 )
 from ketaclinic.scheduling.selectors import appointment_types_for, providers_at
+from ketaclinic.scheduling.selectors_requests import requests_visible_to
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME = forms.TimeInput(attrs={"type": "time", "step": "300"}, format="%H:%M")
@@ -121,7 +122,10 @@ class BookingForm(_WhenMixin):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     request = forms.ModelChoiceField(
-        queryset=AppointmentRequest.objects.all(), required=False, widget=forms.HiddenInput
+        queryset=AppointmentRequest.objects.none(),
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid_choice": "That appointment request is not one of yours."},
     )
 
     field_order = [
@@ -149,6 +153,7 @@ class BookingForm(_WhenMixin):
         self.fields["patient"].queryset = patients_visible_to(user)
         self.fields["provider"].queryset = providers_at(location)
         self.fields["resource"].queryset = resources_at(location)
+        self.fields["request"].queryset = requests_visible_to(user)
         # The patient already chosen (shown by name instead of the MRN box).
         chosen = self.data.get("patient") if self.is_bound else self.initial.get("patient")
         self.known_patient = (

@@ -13,7 +13,7 @@ from ketaclinic.accounts.models import User
 from ketaclinic.eligibility.models import Route
 from ketaclinic.organization.models import STATE_CHOICES
 from ketaclinic.scheduling.models import WEEKDAY_CHOICES, AppointmentType, LicenseKind, ResourceKind
-from ketaclinic.scheduling.services_settings import TypeSettings
+from ketaclinic.scheduling.services_settings import TypeSettings, Week
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -92,7 +92,7 @@ class WeekForm(forms.Form):
     A pair left empty is ignored; a half-filled one or one ending before it starts is
     refused on its own row; overlaps are checked by the service (clinical.booking)."""
 
-    def __init__(self, *args: Any, week: dict[int, list[tuple[time, time]]], **kwargs: Any):
+    def __init__(self, *args: Any, week: Week, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.days = []
         for day, name in WEEKDAY_CHOICES:

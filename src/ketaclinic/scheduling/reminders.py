@@ -165,8 +165,9 @@ def _claim(item: PendingReminder) -> ReminderDelivery | None:
 
 
 def reminder_context(appointment: Appointment) -> dict[str, Any]:
-    """What both reminder templates say: type, local time, place or video, instructions,
-    the portal link (questionnaires waiting), the clinic's phone and the crisis line."""
+    """What the reminder templates say: type (the email only), local time, place or video,
+    instructions, the portal link (questionnaires waiting), the clinic's phone and the
+    crisis line."""
     return {
         "appointment": appointment,
         "kind": appointment.appointment_type,
@@ -194,7 +195,8 @@ def reminder_email(appointment: Appointment, connection: Any = None) -> EmailMes
 
 
 def reminder_sms(appointment: Appointment) -> SmsMessage:
-    """Short, and nothing clinical beyond the visit type's name (a phone's lock screen)."""
+    """Short, and nothing clinical, not even the visit type's name: a text shows on a phone's
+    lock screen ("your appointment"; the email names the type)."""
     body = render_to_string("scheduling/reminder_sms.txt", reminder_context(appointment))
     return SmsMessage(to=appointment.patient.phone, body=" ".join(body.split()))
 

@@ -26,7 +26,7 @@ from ketaclinic.scheduling.models import (
     ProviderLicense,
     RequestStatus,
 )
-from ketaclinic.scheduling.selectors import appointment_types_for
+from ketaclinic.scheduling.selectors import appointment_types_resolve, weekly_hours
 
 OPEN_STATUSES = (RequestStatus.NEW, RequestStatus.CONTACTING)
 # The queue's filters: what the coordinator works on by default, then each status, then all.
@@ -68,17 +68,22 @@ def location_facts() -> list[LocationFacts]:
     closed: dict[int, list[ClosedDay]] = {}
     for day in ClosedDay.objects.filter(location__in=locations, date__gte=since).order_by("date"):
         closed.setdefault(day.location_id, []).append(day)
+    # Every location's types in one query, each location's resolved as appointment_types_for.
+    type_rows = list(
+        AppointmentType.objects.filter(Q(location__isnull=True) | Q(location__in=locations))
+    )
     facts = []
     for location in locations:
-        spans: dict[int, list[tuple[time, time]]] = {}
-        for row in location.opening_hours.all():
-            spans.setdefault(row.weekday, []).append((row.opens_at, row.closes_at))
+        hours = weekly_hours(
+            location.timezone,
+            ((r.weekday, r.opens_at, r.closes_at) for r in location.opening_hours.all()),
+        )
         today = timezone.localdate(timezone=location.tz)
-        types = appointment_types_for(location)
+        types = appointment_types_resolve(type_rows, location.pk)
         facts.append(
             LocationFacts(
                 location=location,
-                week=[(name, spans.get(day, [])) for day, name in WEEKDAY_CHOICES],
+                week=[(name, list(hours.days.get(day, ()))) for day, name in WEEKDAY_CHOICES],
                 closed_days=[d for d in closed.get(location.pk, []) if d.date >= today][
                     :UPCOMING_CLOSED_DAYS
                 ],

@@ -22,14 +22,12 @@ from ketaclinic.scheduling.models import (
     Resource,
     WorkingHours,
 )
-from ketaclinic.scheduling.selectors import providers_at
-from ketaclinic.scheduling.services_settings import TYPE_FIELDS
+from ketaclinic.scheduling.selectors import providers_at, weekly_hours
+from ketaclinic.scheduling.services_settings import TYPE_FIELDS, Week
 
 # A license expiring within this many days is flagged so it can be renewed in time
 # (ketaclinic default: state boards' renewal windows are typically 60-90 days).
 LICENSE_WARNING_DAYS = 60
-
-Spans = list[tuple[time, time]]
 
 
 @dataclass(frozen=True)
@@ -91,35 +89,22 @@ def resources_of(location: Location) -> QuerySet[Resource]:
     return Resource.objects.filter(location=location).order_by("kind", "number")
 
 
-def _week(rows: list[tuple[int, time, time]]) -> dict[int, Spans]:
-    week: dict[int, Spans] = {}
-    for day, start, end in sorted(rows):
-        week.setdefault(day, []).append((start, end))
-    return week
-
-
-def opening_week(location: Location) -> dict[int, Spans]:
+def opening_week(location: Location) -> Week:
     """Weekday -> (opens, closes) spans, local wall-clock time."""
-    return _week(
-        list(
-            OpeningHours.objects.filter(location=location).values_list(
-                "weekday", "opens_at", "closes_at"
-            )
-        )
+    rows = OpeningHours.objects.filter(location=location).values_list(
+        "weekday", "opens_at", "closes_at"
     )
+    return weekly_hours(location.timezone, rows).days
 
 
-def working_week(provider: User, location: Location) -> dict[int, Spans]:
-    return _week(
-        list(
-            WorkingHours.objects.filter(provider=provider, location=location).values_list(
-                "weekday", "starts_at", "ends_at"
-            )
-        )
+def working_week(provider: User, location: Location) -> Week:
+    rows = WorkingHours.objects.filter(provider=provider, location=location).values_list(
+        "weekday", "starts_at", "ends_at"
     )
+    return weekly_hours(location.timezone, rows).days
 
 
-def week_lines(week: dict[int, Spans]) -> list[tuple[str, str]]:
+def week_lines(week: Week) -> list[tuple[str, str]]:
     """[("Monday", "07:00-12:00, 13:00-19:00"), ("Saturday", "Closed"), ...]."""
     return [
         (name, ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in week.get(day, [])) or "Closed")
@@ -158,7 +143,12 @@ def provider_weeks(location: Location, providers: list[User]) -> list[ProviderWe
         location=location, provider__in=[p.pk for p in providers]
     ).values_list("provider_id", "weekday", "starts_at", "ends_at"):
         rows.setdefault(provider_id, []).append((day, start, end))
-    return [ProviderWeek(p, week_lines(_week(rows.get(p.pk, []))), p.pk in rows) for p in providers]
+    return [
+        ProviderWeek(
+            p, week_lines(weekly_hours(location.timezone, rows.get(p.pk, [])).days), p.pk in rows
+        )
+        for p in providers
+    ]
 
 
 def licenses_at(location: Location) -> QuerySet[ProviderLicense]:

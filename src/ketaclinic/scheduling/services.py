@@ -43,6 +43,11 @@ from ketaclinic.scheduling.models import (
     ResourceKind,
     WorkingHours,
 )
+from ketaclinic.scheduling.selectors import (
+    appointment_types_for,
+    course_sessions_to_book,
+    weekly_hours,
+)
 from ketaclinic.treatment.models import PlannedSession, TreatmentCourse
 
 
@@ -92,7 +97,7 @@ def appointment_types_seed_defaults() -> int:
 
 def _require_location(actor: User, location: Location) -> None:
     if not actor.sees_all_locations and not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied("You can only book at your own locations.")
+        raise PermissionDenied("You can only book or change visits at your own locations.")
 
 
 def lock_bookings(location: Location) -> None:
@@ -102,19 +107,21 @@ def lock_bookings(location: Location) -> None:
 
 
 def opening_hours_of(location: Location) -> WeeklyHours:
-    days: dict[int, list[tuple]] = {}
-    for row in location.opening_hours.all():
-        days.setdefault(row.weekday, []).append((row.opens_at, row.closes_at))
-    closed = frozenset(location.closed_days.values_list("date", flat=True))
-    return WeeklyHours(location.timezone, {d: tuple(s) for d, s in days.items()}, closed)
+    return weekly_hours(
+        location.timezone,
+        location.opening_hours.values_list("weekday", "opens_at", "closes_at"),
+        location.closed_days.values_list("date", flat=True),
+    )
 
 
 def working_hours_of(provider: User, location: Location) -> WeeklyHours:
-    days: dict[int, list[tuple]] = {}
-    for row in WorkingHours.objects.filter(provider=provider, location=location):
-        days.setdefault(row.weekday, []).append((row.starts_at, row.ends_at))
-    closed = frozenset(location.closed_days.values_list("date", flat=True))
-    return WeeklyHours(location.timezone, {d: tuple(s) for d, s in days.items()}, closed)
+    return weekly_hours(
+        location.timezone,
+        WorkingHours.objects.filter(provider=provider, location=location).values_list(
+            "weekday", "starts_at", "ends_at"
+        ),
+        location.closed_days.values_list("date", flat=True),
+    )
 
 
 def licenses_of(provider: User) -> list[License]:
@@ -344,8 +351,6 @@ def appointment_book(
 
 def course_series_type(course: TreatmentCourse) -> AppointmentType:
     """The appointment type a course's sessions are booked as (by the protocol's route)."""
-    from ketaclinic.scheduling.selectors import appointment_types_for
-
     route = course.protocol.route
     for kind in appointment_types_for(course.location):
         if kind.treatment_route == route:
@@ -376,13 +381,7 @@ def course_series_book(
         raise ValidationError("This course has ended; its sessions cannot be booked.")
     with transaction.atomic():
         lock_bookings(course.location)
-        sessions = list(
-            PlannedSession.objects.filter(
-                course=course, starts_at__gte=timezone.now(), treatment_session__isnull=True
-            )
-            .exclude(appointments__status=AppointmentStatus.BOOKED)
-            .order_by("number")
-        )
+        sessions = list(course_sessions_to_book(course, timezone.now()))
         if not sessions:
             raise ValidationError("Every future session of this course is already booked.")
         duration = timedelta(minutes=kind.duration_minutes)
@@ -528,6 +527,7 @@ def appointment_cancel(*, actor: User, appointment: Appointment, reason: str) ->
     A course's planned session stays planned, without a booking."""
     reason = _require_reason(reason, "cancellation")
     require_patient_access(actor, appointment.patient, "scheduling.book")
+    _require_location(actor, appointment.location)
     with transaction.atomic():
         current = _locked_booked(appointment)
         if _session_started(current):
@@ -539,6 +539,7 @@ def appointment_cancel(*, actor: User, appointment: Appointment, reason: str) ->
 def appointment_no_show(*, actor: User, appointment: Appointment, note: str = "") -> Appointment:
     """Record that the patient did not come. Only once the visit's start time has passed."""
     require_patient_access(actor, appointment.patient, "scheduling.book")
+    _require_location(actor, appointment.location)
     with transaction.atomic():
         current = _locked_booked(appointment)
         if current.starts_at > timezone.now():

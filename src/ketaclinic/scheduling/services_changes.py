@@ -1,5 +1,6 @@
 """A patient's requests, from the portal, to move or cancel a visit; the team marks them
-handled once they have called back and changed the booking (or not).
+handled once they have called back and changed the booking (or not). Reads are in
+selectors_changes.py.
 
 One open request per appointment (ChangeRequest's constraint): a second is refused with a
 message, also when two are sent at the same moment.
@@ -9,14 +10,11 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
-from ketaclinic.patients.selectors import patient_scope
 from ketaclinic.patients.services import require_patient_access
 from ketaclinic.scheduling.models import Appointment, ChangeRequest
 
@@ -27,41 +25,6 @@ ALREADY_ASKED = (
     "You have already asked to change this appointment. The clinic will contact you; "
     "call them if it is urgent."
 )
-
-
-def open_change_request_of(appointment: Appointment) -> ChangeRequest | None:
-    """The appointment's change request still waiting for the team, if any."""
-    return appointment.change_requests.filter(handled_at__isnull=True).first()
-
-
-def open_change_requests_for(
-    user: User, *, location_id: int | None = None
-) -> QuerySet[ChangeRequest]:
-    """Open change requests of the patients `user` may see, oldest first (a read, in a
-    constant number of queries per page). `location_id`: only that location's patients."""
-    requests = ChangeRequest.objects.filter(
-        patient_scope(user, via="appointment__patient"), handled_at__isnull=True
-    ).select_related(
-        "appointment__patient",
-        "appointment__location",
-        "appointment__appointment_type",
-        "appointment__provider",
-    )
-    if location_id is not None:
-        requests = requests.filter(appointment__patient__primary_location_id=location_id)
-    return requests.order_by("submitted_at", "id")
-
-
-def change_request_get_for_user(user: User, change_id: int) -> ChangeRequest:
-    """One change request of a patient `user` may see (open or handled), else 404."""
-    change = (
-        ChangeRequest.objects.filter(patient_scope(user, via="appointment__patient"), pk=change_id)
-        .select_related("appointment__patient", "appointment__location")
-        .first()
-    )
-    if change is None:
-        raise Http404("No such change request")
-    return change
 
 
 def change_request_submit(*, actor: User, appointment: Appointment, message: str) -> ChangeRequest:

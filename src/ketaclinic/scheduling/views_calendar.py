@@ -33,12 +33,8 @@ from ketaclinic.scheduling.forms_booking import (
     RescheduleForm,
     SeriesForm,
 )
-from ketaclinic.scheduling.models import (
-    Appointment,
-    AppointmentRequest,
-    AppointmentStatus,
-    CalendarFeed,
-)
+from ketaclinic.scheduling.models import Appointment, AppointmentStatus, CalendarFeed
+from ketaclinic.scheduling.selectors import course_sessions_to_book
 from ketaclinic.scheduling.selectors_calendar import (
     calendar_day,
     calendar_location,
@@ -49,6 +45,7 @@ from ketaclinic.scheduling.selectors_calendar import (
     monday_of,
     shown_patient_ids,
 )
+from ketaclinic.scheduling.selectors_requests import requests_visible_to
 from ketaclinic.scheduling.telehealth import video_link
 from ketaclinic.treatment.models import PlannedSession
 
@@ -177,7 +174,7 @@ def _id(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def _booking_initial(params: Any) -> dict[str, Any]:
+def _booking_initial(user: User, params: Any) -> dict[str, Any]:
     """The booking form's starting values from the calendar's link (every one optional)."""
     initial: dict[str, Any] = {
         "patient": _id(params.get("patient")),
@@ -194,7 +191,7 @@ def _booking_initial(params: Any) -> dict[str, Any]:
     else:
         initial.update(date=start.date(), time=start.time())
     if initial["request"] and not initial["patient"]:
-        linked = AppointmentRequest.objects.filter(pk=initial["request"]).first()
+        linked = requests_visible_to(user).filter(pk=initial["request"]).first()
         if linked is not None:
             initial["patient"] = linked.patient_id
             initial["telehealth"] = initial["telehealth"] or linked.wants_telehealth
@@ -215,7 +212,7 @@ def book(request: HttpRequest) -> HttpResponse:
         _posted(request),
         user=request.user,
         location=location,
-        initial=_booking_initial(request.GET),
+        initial=_booking_initial(request.user, request.GET),
     )
     refusals: list[str] = []
     if request.method == "POST" and form.is_valid():
@@ -478,11 +475,7 @@ def course_book(request: HttpRequest, patient: Patient, course_id: int) -> HttpR
         "form": form,
         "errors": errors,
         "sessions": sessions,
-        "to_book": [
-            s
-            for s in sessions
-            if s.booking is None and not s.is_past and not hasattr(s, "treatment_session")
-        ],
+        "to_book": list(course_sessions_to_book(course, now)),
         "tab": "treatment",
     }
     return render(request, "scheduling/booking_course.html", context)

@@ -9,19 +9,18 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from ketaclinic.accounts.decorators import capability_required
 from ketaclinic.accounts.selectors import chosen_location_id
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.scheduling.models import Appointment
-from ketaclinic.scheduling.services_changes import (
-    NOTE_CHARS,
+from ketaclinic.scheduling.selectors_changes import (
     change_request_get_for_user,
-    change_request_handle,
     open_change_requests_for,
 )
+from ketaclinic.scheduling.services_changes import NOTE_CHARS, change_request_handle
 
 
 class HandleForm(forms.Form):
@@ -34,14 +33,11 @@ class HandleForm(forms.Form):
 
 
 def appointment_href(appointment: Appointment) -> str:
-    """The appointment's page, or the patient's chart while the calendar has no such page."""
-    try:
-        return reverse(
-            "scheduling:appointment",
-            kwargs={"patient_id": appointment.patient_id, "appointment_id": appointment.pk},
-        )
-    except NoReverseMatch:
-        return reverse("patients:chart", args=[appointment.patient_id])
+    """The appointment's page (under its patient)."""
+    return reverse(
+        "scheduling:appointment",
+        kwargs={"patient_id": appointment.patient_id, "appointment_id": appointment.pk},
+    )
 
 
 def _page_number(value: str | None) -> int:

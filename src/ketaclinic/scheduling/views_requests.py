@@ -18,14 +18,15 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.decorators import capability_required
 from ketaclinic.accounts.selectors import chosen_location_id
 from ketaclinic.audit.models import AuditAction
-from ketaclinic.audit.services import AuditEvent, audit_record_events
+from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
 from ketaclinic.patients.forms import PatientForm
+from ketaclinic.patients.selectors import patients_visible_to
 from ketaclinic.scheduling import selectors_requests as selectors
 from ketaclinic.scheduling import services_requests as services
 from ketaclinic.scheduling.forms_requests import ContactAttemptForm, DeclineForm, LinkForm
@@ -34,17 +35,13 @@ from ketaclinic.scheduling.models import AppointmentRequest
 
 def booking_url(appointment_request: AppointmentRequest) -> str:
     """Where a converted request goes next: the calendar's booking form for a consultation,
-    prefilled. Falls back to the patient's chart while the booking page does not exist."""
+    prefilled."""
     location_id = (
         appointment_request.preferred_location_id or appointment_request.patient.primary_location_id
     )
-    try:
-        base = reverse("scheduling:book")
-    except NoReverseMatch:
-        return reverse("patients:chart", kwargs={"patient_id": appointment_request.patient_id})
     url = (
-        f"{base}?patient={appointment_request.patient_id}&type=consultation"
-        f"&request={appointment_request.pk}&location={location_id}"
+        f"{reverse('scheduling:book')}?patient={appointment_request.patient_id}"
+        f"&type=consultation&request={appointment_request.pk}&location={location_id}"
     )
     return url + "&telehealth=1" if appointment_request.wants_telehealth else url
 
@@ -106,12 +103,18 @@ def _detail(
     """The request page (also re-rendered with a form's errors and what was typed)."""
     matches, elsewhere = selectors.request_matches(request.user, appointment_request)
     shown = list(matches)
+    # A video request is worked by every location; once converted, only staff who may see
+    # that patient are shown (and audited as seeing) who it became.
+    patient_shown = (
+        appointment_request.patient_id is not None
+        and patients_visible_to(request.user).filter(pk=appointment_request.patient_id).exists()
+    )
     audit_record_events(
         actor=request.user,
         events=[
             AuditEvent(
                 action=AuditAction.VIEW,
-                patient_id=appointment_request.patient_id,
+                patient_id=appointment_request.patient_id if patient_shown else None,
                 object_type="appointment_request",
                 object_id=appointment_request.pk,
                 detail={"page": "request_detail"},
@@ -141,7 +144,8 @@ def _detail(
         "matches": shown,
         "matches_elsewhere": elsewhere,
         "tz_name": location.timezone if location else settings.TIME_ZONE,
-        "booking_url": booking_url(appointment_request) if appointment_request.patient_id else "",
+        "patient_shown": patient_shown,
+        "booking_url": booking_url(appointment_request) if patient_shown else "",
         "attempt_form": bound.get("attempt_form") or ContactAttemptForm(),
         "decline_form": bound.get("decline_form") or DeclineForm(),
         "link_form": bound.get("link_form"),
@@ -228,6 +232,14 @@ def request_register(request: HttpRequest, appointment_request: AppointmentReque
                 "Book the consultation now.",
             )
             return redirect(booking_url(converted))
+    # The page shows what the person sent, like the request's own page.
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        object_type="appointment_request",
+        object_id=appointment_request.pk,
+        detail={"page": "request_register"},
+    )
     return render(
         request,
         "scheduling/requests_register.html",

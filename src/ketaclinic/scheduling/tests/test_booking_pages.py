@@ -405,3 +405,42 @@ def test_series_booking_is_refused_to_the_wrong_people(schedule: dict, client: C
     client.force_login(s["patient_user"])
     assert client.post(url).status_code == 403
     assert not Appointment.objects.exists()
+
+
+def test_another_locations_request_is_neither_read_nor_attached(
+    schedule: dict, client: Client
+) -> None:
+    """A Salt Lake request (linked to Grace, a Boise patient) is not Boise's to work: its
+    link does not prefill the booking form, and a forged id is refused."""
+    s = schedule
+    grace, boise = s["patient_boise"], s["boise"]
+    request = AppointmentRequest.objects.create(
+        first_name="Grace",
+        last_name="Hopper",
+        date_of_birth=grace.date_of_birth,
+        phone="(208) 555-0123",
+        state="ID",
+        help_with="Depression",
+        consent_to_contact=True,
+        source_digest="x" * 64,
+        preferred_location=s["slc"],
+        patient=grace,
+    )
+    client.force_login(s["nurse_boise"])
+    html = client.get(f"{BOOK}?location={boise.pk}&request={request.pk}").content.decode()
+    assert grace.display_name not in html
+    data = _post(
+        s,
+        location=boise.pk,
+        patient=grace.pk,
+        appointment_type="iv-infusion",
+        provider="",
+        request=request.pk,
+    )
+    html = client.post(BOOK, data).content.decode()
+    assert "That appointment request is not one of yours." in html
+    assert not Appointment.objects.exists()
+    # The director works every request and may attach it.
+    client.force_login(s["director"])
+    assert client.post(BOOK, data).status_code == 302
+    assert Appointment.objects.get().from_request == request

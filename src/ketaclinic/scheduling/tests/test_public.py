@@ -14,14 +14,23 @@ from typing import Any
 import pytest
 import time_machine
 from django.conf import settings as django_settings
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ketaclinic.accounts.roles import Role
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.charting.tests.test_concurrency import _run_together
-from ketaclinic.organization.models import Organization
-from ketaclinic.scheduling.models import AppointmentRequest, ClosedDay, ProviderLicense
+from ketaclinic.organization.models import Location, Organization
+from ketaclinic.scheduling.models import (
+    AppointmentRequest,
+    AppointmentType,
+    ClosedDay,
+    ProviderLicense,
+)
+from ketaclinic.scheduling.selectors import appointment_types_for, appointment_types_resolve
+from ketaclinic.scheduling.services import appointment_types_seed_defaults
 from ketaclinic.scheduling.services_requests import RequestLimitReached, request_submit
 
 pytestmark = pytest.mark.django_db
@@ -289,3 +298,54 @@ def test_behind_a_proxy_each_visitor_has_their_own_limit_and_cannot_forge_it(
     response = proxy(_form(schedule), HTTP_X_FORWARDED_FOR="192.0.2.2")
     assert response.status_code == 302
     assert AppointmentRequest.objects.count() == limit + 1
+
+
+def _visit_queries(client: Client) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as context:
+        response = client.get("/visit/")
+    assert response.status_code == 200
+    return len(context), response.content.decode()
+
+
+def test_the_visit_page_takes_the_same_queries_for_1_or_4_locations(
+    client: Client, make_location: Any
+) -> None:
+    """Each location's services resolved as appointment_types_for does (its own version of a
+    type replaces the default, its own inactive version hides it), from one query for all."""
+    appointment_types_seed_defaults()
+    default = AppointmentType.objects.get(location=None, key="iv-infusion")
+    consultation = AppointmentType.objects.get(location=None, key="consultation")
+
+    def add(short_name: str, *, drop_consultation: bool = False) -> None:
+        location = make_location(short_name, "UT")
+        ClosedDay.objects.create(
+            location=location,
+            date=timezone.localdate() + timedelta(days=2),
+            reason=f"{short_name} staff day",
+        )
+        for kind, changes in [
+            (default, {"name": f"{short_name} infusion"}),
+            (consultation, {"is_active": False} if drop_consultation else None),
+        ]:
+            if changes is None:
+                continue
+            own = AppointmentType.objects.get(pk=kind.pk)
+            own.pk, own.location = None, location
+            for field, value in changes.items():
+                setattr(own, field, value)
+            own.save()
+
+    add("Ogden")
+    small, _ = _visit_queries(client)
+    add("Provo")
+    add("Logan", drop_consultation=True)
+    add("Moab")
+    large, page = _visit_queries(client)
+    assert large == small
+    for name in ("Ogden", "Provo", "Logan", "Moab"):
+        assert page.count(f"<li>{name} infusion</li>") == 1 and f"{name} staff day" in page
+    assert "IV ketamine infusion" not in page
+    assert page.count("<li>Consultation</li>") == 3  # not at Logan
+    assert appointment_types_resolve(
+        AppointmentType.objects.all(), Location.objects.get(short_name="Logan").pk
+    ) == appointment_types_for(Location.objects.get(short_name="Logan"))

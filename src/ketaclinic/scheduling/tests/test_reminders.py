@@ -308,9 +308,11 @@ def test_the_text_is_short_and_keeps_clinical_details_out(
     )
     text = reminder_sms(appointment).body
     assert len(text) <= 320
-    assert "IV ketamine infusion" in text and "10:00 AM" in text and slc.phone in text
-    assert "988" in text
-    for private in ("Lovelace", "Ada", "Sertraline", "Do not eat", ada.mrn):
+    assert "reminder of your appointment on" in text
+    assert "10:00 AM" in text and slc.phone in text and "988" in text
+    # The type names the treatment; a lock screen must not. The email (opened) does.
+    assert "IV ketamine infusion" in reminder_email(appointment).body
+    for private in ("Lovelace", "Ada", "Sertraline", "Do not eat", ada.mrn, "ketamine", "infusion"):
         assert private not in text
 
 
@@ -333,6 +335,7 @@ def test_a_video_visit_says_the_link_is_in_the_portal(
     email, text = reminder_email(appointment), reminder_sms(appointment).body
     assert "Video visit: the link appears in your portal 15 minutes before" in email.body
     assert "video visit: the link appears in your portal 15 min before" in text
+    assert "reminder of your video appointment on" in text and "Follow-up" not in text
     for message in (email.body, text):
         assert appointment.video_room not in message and slc.full_address not in message
     assert "your video visit on" in email.subject

@@ -10,10 +10,15 @@ import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
+from ketaclinic.accounts.roles import Role
 from ketaclinic.audit.models import AuditEntry
+from ketaclinic.charting.services import session_check_in
 from ketaclinic.conftest import make_course
+from ketaclinic.patients.selectors import patients_visible_to
 from ketaclinic.scheduling.models import Appointment, AppointmentStatus
+from ketaclinic.scheduling.selectors import course_sessions_to_book
 from ketaclinic.scheduling.services import (
     BookingRefused,
     appointment_book,
@@ -157,3 +162,59 @@ def test_the_sessions_tab_shows_the_booked_chair_and_check_in_preselects_it(
     html = client.get(reverse("charting:tab", args=[patient.pk])).content.decode()
     assert "Booked, Chair 3" in html
     assert '<option value="3" selected>' in html
+
+
+def test_cancel_and_no_show_need_the_visits_location_not_only_the_patient(
+    schedule: dict, make_user: Any
+) -> None:
+    """Grace is a Boise patient with a visit in Salt Lake: Boise's nurse sees her, but may
+    not cancel or close a visit at a location she does not work at."""
+    slc, grace = schedule["slc"], schedule["patient_boise"]
+    visit = appointment_book(
+        actor=schedule["director"],
+        patient=grace,
+        appointment_type=schedule["types"]["iv-infusion"],
+        location=slc,
+        starts_at=at(slc, next_weekday(1), "10:00"),
+    )
+    boise_nurse = make_user(Role.NURSE, [schedule["boise"]])
+    assert patients_visible_to(boise_nurse).filter(pk=grace.pk).exists()
+    with pytest.raises(PermissionDenied, match="your own locations"):
+        appointment_cancel(actor=boise_nurse, appointment=visit, reason="Asked by phone")
+    with (
+        time_machine.travel(visit.starts_at + timedelta(minutes=20)),
+        pytest.raises(PermissionDenied, match="your own locations"),
+    ):
+        appointment_no_show(actor=boise_nurse, appointment=visit)
+    visit.refresh_from_db()
+    assert visit.status == AppointmentStatus.BOOKED
+    assert not AuditEntry.objects.filter(actor_id=boise_nurse.pk, action="update").exists()
+    # Someone who works in Salt Lake (the director works everywhere) may.
+    appointment_cancel(actor=schedule["director"], appointment=visit, reason="Asked by phone")
+    visit.refresh_from_db()
+    assert visit.status == AppointmentStatus.CANCELLED
+
+
+def test_the_sessions_to_book_are_the_future_ones_without_a_live_booking(schedule: dict) -> None:
+    course = make_course(schedule["patient_slc"], schedule["director"], first_day=next_weekday(0))
+    sessions = list(course.planned_sessions.order_by("number"))
+    assert len(sessions) >= 3
+    now = timezone.now()
+    # Checked in (early): no longer to book, even without an appointment.
+    session_check_in(actor=schedule["nurse"], planned=sessions[0], chair=None)
+    assert list(course_sessions_to_book(course, now)) == sessions[1:]
+    booked = course_series_book(actor=schedule["coordinator"], course=course)
+    assert [a.planned_session_id for a in booked] == [s.pk for s in sessions[1:]]
+    assert list(course_sessions_to_book(course, now)) == []
+    # A cancelled booking frees its session; a rescheduled one still holds it (moved).
+    appointment_cancel(actor=schedule["coordinator"], appointment=booked[0], reason="Ill")
+    appointment_reschedule(
+        actor=schedule["coordinator"],
+        appointment=booked[1],
+        starts_at=booked[1].starts_at + timedelta(hours=2),
+        reason="Ride",
+    )
+    assert list(course_sessions_to_book(course, now)) == [sessions[1]]
+    # Once its time has passed, a session is no longer to book.
+    later = sessions[1].starts_at + timedelta(minutes=1)
+    assert list(course_sessions_to_book(course, later)) == []
