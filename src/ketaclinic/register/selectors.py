@@ -572,7 +572,8 @@ def waste_rows(entries: Iterable[LedgerEntry], tz: ZoneInfo) -> Iterator[list[An
         ]
 
 
-INVENTORY_HEADER = [
+# The columns that describe one container, shared by the inventory and biennial reports.
+CONTAINER_COLUMNS = [
     "Container",
     "Product",
     "NDC",
@@ -581,6 +582,24 @@ INVENTORY_HEADER = [
     "Lot",
     "Expires",
     "Status",
+]
+
+
+def _container_cells(c: Container) -> list[Any]:
+    return [
+        c.label,
+        c.product.name,
+        c.product.ndc,
+        c.product.strength_mg_per_ml,
+        c.product.get_form_display(),
+        c.lot_number,
+        c.expires_on.isoformat(),
+        c.get_status_display(),
+    ]
+
+
+INVENTORY_HEADER = [
+    *CONTAINER_COLUMNS,
     "Initial (mL)",
     "Remaining (mL)",
     "Remaining (mg)",
@@ -591,14 +610,7 @@ INVENTORY_HEADER = [
 def inventory_rows(containers: Iterable[Container]) -> Iterator[list[Any]]:
     for c in containers:
         yield [
-            c.label,
-            c.product.name,
-            c.product.ndc,
-            c.product.strength_mg_per_ml,
-            c.product.get_form_display(),
-            c.lot_number,
-            c.expires_on.isoformat(),
-            c.get_status_display(),
+            *_container_cells(c),
             c.initial_ml,
             c.remaining_ml,
             c.remaining_mg.quantize(MILLI),
@@ -650,14 +662,7 @@ def discrepancy_rows(lines: Iterable[CountLine], tz: ZoneInfo) -> Iterator[list[
 
 BIENNIAL_HEADER = [
     "Safe",
-    "Container",
-    "Product",
-    "NDC",
-    "Strength (mg/mL)",
-    "Form",
-    "Lot",
-    "Expires",
-    "Status",
+    *CONTAINER_COLUMNS,
     "Container size (mL)",
     "Counted (mL)",
     "Estimated (opened)",
@@ -669,14 +674,7 @@ def biennial_rows(containers: Iterable[Container]) -> Iterator[list[Any]]:
     for c in containers:
         yield [
             c.safe.name if c.safe_id else "",
-            c.label,
-            c.product.name,
-            c.product.ndc,
-            c.product.strength_mg_per_ml,
-            c.product.get_form_display(),
-            c.lot_number,
-            c.expires_on.isoformat(),
-            c.get_status_display(),
+            *_container_cells(c),
             c.initial_ml,
             "",
             "",

@@ -456,8 +456,34 @@ def waste(
     reason: str = "unused part of the drawn dose",
 ) -> LedgerEntry:
     """Waste of the drawn, unused part, witnessed by another person who did not draw it."""
+    return _witnessed_account(
+        EntryKind.WASTE,
+        0,
+        drawer_may_witness=False,
+        actor=actor,
+        draw=draw,
+        amount_ml=amount_ml,
+        witness=witness,
+        witness_password=witness_password,
+        reason=reason,
+    )
+
+
+def _witnessed_account(
+    kind: EntryKind,
+    change_ml_sign: int,
+    *,
+    drawer_may_witness: bool = True,
+    actor: User,
+    draw: LedgerEntry,
+    amount_ml: Any,
+    witness: User | None,
+    witness_password: str,
+    **extra: Any,
+) -> LedgerEntry:
+    """Account for part of a draw before a witness who confirms with their password."""
     _require(actor, "register.draw", draw.location)
-    if witness is not None and witness.pk == draw.actor_id:
+    if not drawer_may_witness and witness is not None and witness.pk == draw.actor_id:
         raise ValidationError("The witness cannot be the person who drew the dose.")
     checked = _witness(
         actor=actor,
@@ -467,13 +493,13 @@ def waste(
         location=draw.location,
     )
     return _account(
-        kind=EntryKind.WASTE,
+        kind=kind,
         actor=actor,
         draw=draw,
         amount_ml=amount_ml,
-        change_ml_sign=0,
+        change_ml_sign=change_ml_sign,
         witness=checked,
-        reason=reason,
+        **extra,
     )
 
 
@@ -507,21 +533,14 @@ def return_to_stock(
     *, actor: User, draw: LedgerEntry, amount_ml: Any, witness: User | None, witness_password: str
 ) -> LedgerEntry:
     """Put back drawn volume that never left the container's sterile path (witnessed)."""
-    _require(actor, "register.draw", draw.location)
-    checked = _witness(
-        actor=actor,
-        witness=witness,
-        password=witness_password,
-        object_id=draw.pk,
-        location=draw.location,
-    )
-    return _account(
-        kind=EntryKind.RETURN,
+    return _witnessed_account(
+        EntryKind.RETURN,
+        1,
         actor=actor,
         draw=draw,
         amount_ml=amount_ml,
-        change_ml_sign=1,
-        witness=checked,
+        witness=witness,
+        witness_password=witness_password,
     )
 
 
