@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -235,7 +235,9 @@ def seed_staff(locations: list[Location]) -> list[User]:
     ]
 
 
-def _make_patient(rng: random.Random, mrn: str, location: Location, today: date) -> Patient:
+def _make_patient(
+    rng: random.Random, mrn: str, location: Location, today: date, now: datetime
+) -> Patient:
     sex = rng.choice(
         [SexAtBirth.FEMALE, SexAtBirth.FEMALE, SexAtBirth.MALE, SexAtBirth.MALE, SexAtBirth.FEMALE]
     )
@@ -269,7 +271,7 @@ def _make_patient(rng: random.Random, mrn: str, location: Location, today: date)
         escort_name="" if rng.random() < 0.1 else f"{escort_first} {contact_last}",
         escort_phone=_phone(rng, area),
         primary_location=location,
-        created_at=timezone.now() - timedelta(days=rng.randrange(1, 400)),
+        created_at=now - timedelta(days=rng.randrange(1, 400)),
     )  # fmt: skip
 
 
@@ -398,19 +400,21 @@ def seed_patients(
     locations: list[Location],
     clinicians: dict[int, User],
     rng: random.Random,
+    now: datetime,
     progress: Callable[[int], None] = lambda n: None,
 ) -> list[Patient]:
-    """Create `count` patients with histories in batches, calling progress(n) per batch."""
-    today = timezone.localdate()
+    """Create `count` patients with histories in batches, calling progress(n) per batch.
+    Dates are counted back from each patient's location's local date at `now`."""
+    today = {loc.pk: timezone.localdate(now, timezone=loc.tz) for loc in locations}
     mrns = mrn_allocate(count)
     first_patients: list[Patient] = []
     for batch_start in range(0, count, BATCH_SIZE):
         batch_mrns = mrns[batch_start : batch_start + BATCH_SIZE]
         with transaction.atomic():
-            patients = [
-                _make_patient(rng, mrn, locations[(batch_start + i) % len(locations)], today)
-                for i, mrn in enumerate(batch_mrns)
-            ]
+            patients = []
+            for i, mrn in enumerate(batch_mrns):
+                location = locations[(batch_start + i) % len(locations)]
+                patients.append(_make_patient(rng, mrn, location, today[location.pk], now))
             Patient.objects.bulk_create(patients)
             rows: dict[str, list] = {
                 "dx": [],
@@ -421,7 +425,10 @@ def seed_patients(
             }
             for patient in patients:
                 for key, items in _history(
-                    rng, patient, today, clinicians[patient.primary_location_id]
+                    rng,
+                    patient,
+                    today[patient.primary_location_id],
+                    clinicians[patient.primary_location_id],
                 ).items():
                     rows[key].extend(items)
             Diagnosis.objects.bulk_create(rows["dx"])
@@ -436,14 +443,23 @@ def seed_patients(
 
 
 def seed_demo(
-    *, patients: int = DEFAULT_PATIENTS, progress: Callable[[int], None] = lambda n: None
+    *,
+    patients: int = DEFAULT_PATIENTS,
+    progress: Callable[[int], None] = lambda n: None,
+    now: datetime | None = None,
 ) -> DemoResult:
-    """Seed the whole demo clinic into an empty database."""
+    """Seed the whole demo clinic into an empty database.
+
+    The clinic is a function of the fixed seed and of `now` (default: the current time):
+    every date and time in it is placed relative to each location's local date and time at
+    `now`, so it seeds at any hour, weekday, holiday or daylight-saving day. Steps that have
+    nothing to do at that moment are skipped, never failed."""
     if demo_is_seeded():
         raise RuntimeError(
             "The database already has an organization; demo data goes only into an empty one."
         )
     rng = random.Random(DEMO_SEED)
+    now = now or timezone.now()
     with transaction.atomic():
         organization, locations = seed_organization(rng)
         staff = seed_staff(locations)
@@ -455,7 +471,12 @@ def seed_demo(
             if u.role in {Role.NURSE, Role.PRESCRIBER} and location in u.locations.all()
         )
     first = seed_patients(
-        count=patients, locations=locations, clinicians=clinicians, rng=rng, progress=progress
+        count=patients,
+        locations=locations,
+        clinicians=clinicians,
+        rng=rng,
+        now=now,
+        progress=progress,
     )
     if first:
         user_create(
@@ -470,12 +491,12 @@ def seed_demo(
     measured = list(
         Patient.objects.select_related("primary_location").order_by("pk")[:MEASURED_PATIENTS]
     )
-    seed_measures(patients=measured, clinicians=clinicians, rng=rng)
-    seed_treatment(measured)
-    pending_notes = seed_sessions(measured)
-    seed_register()
+    seed_measures(patients=measured, clinicians=clinicians, rng=rng, now=now)
+    seed_treatment(measured, now=now)
+    pending_notes = seed_sessions(measured, now=now)
+    seed_register(now=now)
     sign_demo_notes(pending_notes)
-    seed_scheduling()
+    seed_scheduling(now=now)
     audit_record(
         actor=None,
         action=AuditAction.SEED,

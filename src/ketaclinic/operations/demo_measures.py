@@ -67,10 +67,14 @@ def _response(
 
 
 def seed_measures(
-    *, patients: Sequence[Patient], clinicians: dict[int, User], rng: random.Random
+    *,
+    patients: Sequence[Patient],
+    clinicians: dict[int, User],
+    rng: random.Random,
+    now: datetime,
 ) -> None:
+    """Questionnaire histories ending shortly before `now`, and the demo's two alerts."""
     phq9, gad7, madrs = get_instrument("phq9"), get_instrument("gad7"), get_instrument("madrs")
-    now = timezone.now()
     responses: list[AssessmentResponse] = []
     rules: list[ScheduleRule] = []
     for patient in patients[:MEASURED_PATIENTS]:
@@ -127,20 +131,22 @@ def seed_measures(
                     patient=patient,
                     instrument_key=key,
                     interval_days=7,
-                    starts_on=start.date(),
-                    next_due_on=(last + timedelta(days=7)).date(),
+                    starts_on=timezone.localdate(start, patient.primary_location.tz),
+                    next_due_on=timezone.localdate(
+                        last + timedelta(days=7), patient.primary_location.tz
+                    ),
                     created_by=clinician,
                 )
             )
     AssessmentResponse.objects.bulk_create(responses, batch_size=2000)
     ScheduleRule.objects.bulk_create(rules, batch_size=2000)
-    _seed_alerts(patients, clinicians, rng)
+    _seed_alerts(patients, clinicians, rng, now)
 
 
 def _seed_alerts(
-    patients: Sequence[Patient], clinicians: dict[int, User], rng: random.Random
+    patients: Sequence[Patient], clinicians: dict[int, User], rng: random.Random, now: datetime
 ) -> None:
-    """One open alert from this morning's link, and one acknowledged last month."""
+    """One open alert from a link answered just now, and one acknowledged last month."""
     slc = [p for p in patients[:MEASURED_PATIENTS] if p.primary_location.short_name == "SLC"]
     if len(slc) < 3:
         return
@@ -156,11 +162,13 @@ def _seed_alerts(
         answers = _answers(rng, phq9, 14, [8])
         answers[8] = 1
         [response] = self_report_submit(request=request, answers={"phq9": answers})
+        # The services stamp the real time; the demo's clock is `now`.
+        moment = now - timedelta(days=days_ago)
+        AssessmentResponse.objects.filter(pk=response.pk).update(completed_at=moment)
+        alerts = SafetyAlert.objects.filter(response=response)
+        alerts.update(raised_at=moment)
         if days_ago:
-            moment = timezone.now() - timedelta(days=days_ago)
-            AssessmentResponse.objects.filter(pk=response.pk).update(completed_at=moment)
-            SafetyAlert.objects.filter(response=response).update(
-                raised_at=moment,
+            alerts.update(
                 acknowledged_at=moment + timedelta(hours=2),
                 acknowledged_by=nurse,
                 action=AlertAction.SPOKE_WITH_PATIENT,

@@ -689,10 +689,11 @@ class _Register:
         )
 
 
-def seed_register(now: datetime | None = None) -> None:
-    """Seed the register of the demo clinic (after the demo sessions are charted)."""
+def seed_register(*, now: datetime) -> None:
+    """Seed a year of the demo clinic's register up to `now` (after the demo sessions are
+    charted)."""
     locations = list(Location.objects.order_by("pk")[:2])
     if not locations:
         return
     with transaction.atomic():
-        _Register(now or timezone.now()).run(locations)
+        _Register(now).run(locations)

@@ -25,7 +25,7 @@ from ketaclinic.scheduling.models import (
     ResourceKind,
     WorkingHours,
 )
-from ketaclinic.scheduling.selectors import appointment_types_for
+from ketaclinic.scheduling.selectors import appointment_types_for, course_sessions_to_book
 from ketaclinic.scheduling.services import (
     appointment_book,
     appointment_types_seed_defaults,
@@ -89,7 +89,8 @@ def _staff() -> dict[str, User]:
     return {u.username: u for u in User.objects.filter(username__in=[*WORKING_DAYS, "admin"])}
 
 
-def _seed_people(staff: dict[str, User], locations: dict[str, Location], today: date) -> None:
+def _seed_people(staff: dict[str, User], locations: dict[str, Location], now: datetime) -> None:
+    today = timezone.localdate(now, timezone=locations["SLC"].tz)
     WorkingHours.objects.bulk_create(
         WorkingHours(
             provider=staff[username],
@@ -128,17 +129,29 @@ def _try_book(**arguments: object) -> bool:
     return True
 
 
-def _seed_week(
-    staff: dict[str, User], locations: dict[str, Location], today: date, rng: random.Random
-) -> int:
-    director = staff["director"]
+def _seed_series(director: User, now: datetime) -> int:
+    """Book each course's remaining sessions as a series; a course with nothing left to book
+    at `now`, or whose series the rules refuse, is left as it is."""
     booked = 0
     for course in TreatmentCourse.objects.exclude(phase=TreatmentCourse.Phase.ENDED).order_by("pk"):
-        booked += len(course_series_book(actor=director, course=course))
+        if not course_sessions_to_book(course, now).exists():
+            continue
+        try:
+            booked += len(course_series_book(actor=director, course=course))
+        except ValidationError:
+            continue
+    return booked
+
+
+def _seed_week(
+    staff: dict[str, User], locations: dict[str, Location], now: datetime, rng: random.Random
+) -> int:
+    director = staff["director"]
+    booked = _seed_series(director, now)
     with_course = set(TreatmentCourse.objects.values_list("patient_id", flat=True))
-    days = _weekdays_ahead(today, 5)
     for short in ("SLC", "Boise"):
         location = locations[short]
+        days = _weekdays_ahead(timezone.localdate(now, timezone=location.tz), 5)
         types = {t.key: t for t in appointment_types_for(location)}
         patients = list(
             Patient.objects.filter(primary_location=location)
@@ -171,8 +184,7 @@ def _places(user: User, locations: dict[str, Location]) -> set[int]:
     return {locations[short].pk for short in WORKING_DAYS.get(user.username, {})}
 
 
-def _seed_requests(staff: dict[str, User], locations: dict[str, Location]) -> None:
-    now = timezone.now()
+def _seed_requests(staff: dict[str, User], locations: dict[str, Location], now: datetime) -> None:
     for index, (first, last, born, state, short, help_with, status) in enumerate(REQUESTS):
         request = AppointmentRequest.objects.create(
             first_name=first,
@@ -201,14 +213,16 @@ def _seed_requests(staff: dict[str, User], locations: dict[str, Location]) -> No
             )
 
 
-def _seed_change_request(staff: dict[str, User], locations: dict[str, Location]) -> None:
+def _seed_change_request(
+    staff: dict[str, User], locations: dict[str, Location], now: datetime
+) -> None:
     """The portal demo patient has a video follow-up in two weekdays and asked to move it."""
     portal = User.objects.filter(username="patient").select_related("patient").first()
     if portal is None:
         return
     patient = portal.patient
     location = patient.primary_location
-    day = _weekdays_ahead(timezone.localdate(timezone=location.tz), 2)[-1]
+    day = _weekdays_ahead(timezone.localdate(now, timezone=location.tz), 2)[-1]
     follow_up = next(t for t in appointment_types_for(location) if t.key == "follow-up")
     for hour in (12, 13, 16):
         arguments = {
@@ -228,16 +242,15 @@ def _seed_change_request(staff: dict[str, User], locations: dict[str, Location])
             return
 
 
-def seed_scheduling() -> int:
-    """Seed the demo calendar (after the treatment courses and today's sessions). Returns
-    how many appointments were booked."""
+def seed_scheduling(*, now: datetime) -> int:
+    """Seed the demo calendar from `now` on (after the treatment courses and today's
+    sessions). Returns how many appointments were booked."""
     appointment_types_seed_defaults()
     staff = _staff()
     locations = {loc.short_name: loc for loc in Location.objects.all()}
-    today = timezone.localdate()
     with transaction.atomic():
-        _seed_people(staff, locations, today)
-        booked = _seed_week(staff, locations, today, random.Random(SCHEDULING_SEED))
-        _seed_requests(staff, locations)
-        _seed_change_request(staff, locations)
+        _seed_people(staff, locations, now)
+        booked = _seed_week(staff, locations, now, random.Random(SCHEDULING_SEED))
+        _seed_requests(staff, locations, now)
+        _seed_change_request(staff, locations, now)
     return booked

@@ -188,11 +188,14 @@ def _first_day_under_way(
     today: date,
     done: int,
     also: Callable[[list[date]], bool] = lambda days: True,
-) -> date:
+    next_after_today: bool = False,
+) -> date | None:
     """The latest first day from which the protocol's schedule has given `done` sessions
-    before today and has more to come (the next one moves to today). Preferably none was
-    yesterday and the one after the next is at least two days on, so that today's session
-    keeps the protocol's gap; a Saturday after a Monday-Wednesday-Friday week cannot."""
+    before today and has more to come (on today's board, the next one moves to today; off
+    it, `next_after_today` keeps the next one after today, so no session is left behind
+    earlier today). Preferably none was yesterday and the one after the next is at least
+    two days on, so that today's session keeps the protocol's gap; a Saturday after a
+    Monday-Wednesday-Friday week cannot."""
     rules = schedule_rules(data)
     candidates = []
     for back in range(1, 120):
@@ -202,7 +205,12 @@ def _first_day_under_way(
         )
         days = [_local_day(start, location) for start in starts]
         before = [d for d in days if d < today]
-        if len(before) == done and len(days) > done and also(before):
+        if (
+            len(before) == done
+            and len(days) > done
+            and (days[done] > today or not next_after_today)
+            and also(before)
+        ):
             candidates.append((first, days))
     for first, days in candidates:
         keeps_gap = days[done - 1] < today - timedelta(days=1) and (
@@ -212,24 +220,33 @@ def _first_day_under_way(
             return first
     if candidates:
         return candidates[0][0]
-    raise RuntimeError(f"No schedule gives {done} sessions before {today}.")
+    return None  # No schedule gives `done` sessions before today, as asked.
 
 
-def _redate_course(course: TreatmentCourse, today: date, done: int) -> None:
+def _redate_course(course: TreatmentCourse, today: date, done: int, *, on_board: bool) -> None:
     """Move a course planned from next Monday back along its own schedule, so that `done`
-    sessions are past (the clinic's copy of the plan, as if made a few weeks ago)."""
+    sessions are past (the clinic's copy of the plan, as if made a few weeks ago); a course
+    off today's board has its next session after today."""
     planned = list(course.planned_sessions.order_by("number"))
     if not planned or TreatmentSession.objects.filter(course=course).exists():
         return
     location = course.location
     local_time = timezone.localtime(planned[0].starts_at, location.tz).time()
-    first = _first_day_under_way(
-        data=course.protocol.data,
-        location=location,
-        local_time=local_time,
-        today=today,
-        done=min(done, len(planned) - 1),
-    )
+    # Off the board on a Monday-Wednesday-Friday day, five infusions before today leave the
+    # sixth today: fewer are given instead.
+    for sessions_done in range(min(done, len(planned) - 1), 0, -1):
+        first = _first_day_under_way(
+            data=course.protocol.data,
+            location=location,
+            local_time=local_time,
+            today=today,
+            done=sessions_done,
+            next_after_today=not on_board,
+        )
+        if first is not None:
+            break
+    else:
+        return
     starts = plan_session_starts(
         first_day=first,
         local_time=local_time,
@@ -290,6 +307,8 @@ def _esketamine_course(
         done=ESKETAMINE_SESSIONS_DONE,
         also=_rems_mix(today),
     )
+    if first_day is None:
+        return None
     intake = eligibility.intake_start(actor=staff.nurse, patient=patient, route="esketamine")
     for step in eligibility.INTAKE_STEP_KEYS:
         intake = eligibility.intake_save_step(
@@ -891,7 +910,11 @@ def _dose_step(context: _Course, planned: PlannedSession) -> tuple[Decimal, str]
 
 
 def _rems_submissions(
-    rng: random.Random, completed: list[TreatmentSession], staff: _Staff, today: date
+    rng: random.Random,
+    completed: list[TreatmentSession],
+    staff: _Staff,
+    today: date,
+    now: datetime,
 ) -> None:
     """Forms for sessions more than a week ago are submitted, except the latest of them
     (overdue); the week's sessions are pending."""
@@ -907,7 +930,7 @@ def _rems_submissions(
         day = _local_day(session.scheduled_at, session.location)
         submitted_on = min(day + timedelta(days=rng.randint(1, 3)), today)
         recorded_at = datetime.combine(submitted_on, time(16, rng.randint(0, 59)))
-        recorded_at = min(timezone.make_aware(recorded_at, session.location.tz), timezone.now())
+        recorded_at = min(timezone.make_aware(recorded_at, session.location.tz), now)
         RemsSubmission.objects.create(
             session=session,
             submitted_on=submitted_on,
@@ -941,10 +964,11 @@ def sign_demo_notes(pending: PendingNotes) -> None:
     )
 
 
-def seed_sessions(patients: Sequence[Patient]) -> PendingNotes:
-    """Chart the demo's treatment courses: past sessions complete, and today's chair board.
-    Runs after demo_treatment.seed_treatment; does nothing without courses. Returns the
-    notes to sign (sign_demo_notes) once the register holds the sessions' draws."""
+def seed_sessions(patients: Sequence[Patient], *, now: datetime) -> PendingNotes:
+    """Chart the demo's treatment courses: past sessions complete, and the chair board at
+    `now` (whatever the hour: the demo shows a working clinic). Runs after
+    demo_treatment.seed_treatment; does nothing without courses. Returns the notes to sign
+    (sign_demo_notes) once the register holds the sessions' draws."""
     courses = list(
         TreatmentCourse.objects.exclude(phase=TreatmentCourse.Phase.ENDED)
         .select_related("patient", "location", "protocol")
@@ -955,13 +979,20 @@ def seed_sessions(patients: Sequence[Patient]) -> PendingNotes:
     rng = random.Random(SESSIONS_SEED)
     location = courses[0].location
     staff = _staff(location)
-    now = timezone.now()
     today = timezone.localdate(now, timezone=location.tz)
     with transaction.atomic():
         iv = [c for c in courses if c.protocol.route != "esketamine"]
-        for index, course in enumerate(iv):
-            _redate_course(course, today, IV_SESSIONS_DONE[index % len(IV_SESSIONS_DONE)])
         esketamine = _esketamine_course(patients, location, staff, today)
+        # The IV courses that _board puts in chairs today.
+        iv_chairs = len(BOARD) - (1 if esketamine else 0)
+        iv_on_board = [c for c in iv if c.location_id == location.pk][:iv_chairs]
+        for index, course in enumerate(iv):
+            _redate_course(
+                course,
+                timezone.localdate(now, timezone=course.location.tz),
+                IV_SESSIONS_DONE[index % len(IV_SESSIONS_DONE)],
+                on_board=course in iv_on_board,
+            )
         ordered = iv + ([esketamine] if esketamine else [])
         contexts = [
             _course_context(course, chair=index % course.location.chair_count + 1)
@@ -973,7 +1004,8 @@ def seed_sessions(patients: Sequence[Patient]) -> PendingNotes:
             course = context.course
             planned = list(course.planned_sessions.order_by("number"))
             lot = _lot(rng, course.protocol.route)
-            past = [p for p in planned if _local_day(p.starts_at, course.location) < today]
+            local_today = timezone.localdate(now, timezone=course.location.tz)
+            past = [p for p in planned if _local_day(p.starts_at, course.location) < local_today]
             for number, session in enumerate(past):
                 if number % 3 == 0:
                     lot = _lot(rng, course.protocol.route)
@@ -1038,5 +1070,5 @@ def seed_sessions(patients: Sequence[Patient]) -> PendingNotes:
             .order_by("scheduled_at", "pk")
         )
         pending = [(session.pk, signed[session.pk], staff.nurse) for session in completed]
-        _rems_submissions(rng, completed, staff, today)
+        _rems_submissions(rng, completed, staff, today, now)
         return pending

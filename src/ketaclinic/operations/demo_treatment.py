@@ -4,7 +4,7 @@ with a signed eligibility decision, witnessed consent and an IV induction course
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 
@@ -39,7 +39,9 @@ Questions. Ask your care team before you sign. In a crisis call or text 988.
 COURSE_PATIENTS = 3
 
 
-def seed_treatment(patients: Sequence[Patient]) -> None:
+def seed_treatment(patients: Sequence[Patient], *, now: datetime) -> None:
+    """Signed decisions, witnessed consent and an IV course planned from the Monday after
+    `now` (local) for a few Salt Lake City patients; demo_sessions dates them back."""
     protocols_seed_packaged()
     director = User.objects.get(username="director")
     prescriber = User.objects.get(username="prescriber")
@@ -53,8 +55,9 @@ def seed_treatment(patients: Sequence[Patient]) -> None:
     # The first demo SLC patients (the portal demo patient and the alert patients stay open
     # for the questionnaire and intake walkthroughs).
     candidates = [p for p in patients if p.primary_location.short_name == "SLC"][3:]
-    next_monday = timezone.localdate() + timedelta(days=7 - timezone.localdate().weekday())
     for patient in candidates[:COURSE_PATIENTS]:
+        today = timezone.localdate(now, timezone=patient.primary_location.tz)
+        next_monday = today + timedelta(days=7 - today.weekday())
         intake = eligibility.intake_start(actor=nurse, patient=patient, route="iv_ketamine")
         for step in eligibility.INTAKE_STEP_KEYS:
             intake = eligibility.intake_save_step(
