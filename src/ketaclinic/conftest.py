@@ -7,11 +7,12 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from ketaclinic.accounts.roles import Role
 
@@ -22,6 +23,55 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct-horse-battery"  # test accounts only
+
+
+def pinned_instant() -> datetime | None:
+    """The instant KETACLINIC_TEST_NOW names (ISO 8601 with its UTC offset), if set."""
+    value = os.environ.get("KETACLINIC_TEST_NOW", "").strip()
+    if not value:
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise pytest.UsageError(f"KETACLINIC_TEST_NOW is not an ISO 8601 time: {value!r}") from exc
+    if instant.tzinfo is None:
+        raise pytest.UsageError(
+            f"KETACLINIC_TEST_NOW needs its UTC offset (e.g. 2026-12-02T21:45:00-07:00): {value!r}"
+        )
+    return instant
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _pinned_clock() -> Any:
+    """Run the whole suite as if started at KETACLINIC_TEST_NOW, the clock ticking on from
+    there (docs/testing.md): a test that passes only at some hours fails here too. Tests
+    that pin their own instant with time_machine still do."""
+    instant = pinned_instant()
+    if instant is None:
+        yield
+        return
+    with time_machine.travel(instant, tick=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _clock_marker(request: pytest.FixtureRequest) -> Any:
+    """`@pytest.mark.now("2026-02-23T10:00:00-07:00")` runs the test and its fixtures at that
+    instant (the clock ticking on; `tick=False` freezes it), for tests whose dates are written
+    out, so that they do not depend on the day the suite runs."""
+    marker = request.node.get_closest_marker("now")
+    if marker is None:
+        yield
+        return
+    with time_machine.travel(
+        datetime.fromisoformat(marker.args[0]), tick=marker.kwargs.get("tick", True)
+    ):
+        yield
+
+
+def pytest_report_header() -> str:
+    instant = pinned_instant()
+    return f"clock: pinned to {instant.isoformat()} (KETACLINIC_TEST_NOW)" if instant else ""
 
 
 @pytest.fixture(autouse=True)

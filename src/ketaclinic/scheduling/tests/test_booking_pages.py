@@ -12,6 +12,7 @@ import pytest
 import time_machine
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.conftest import make_course
@@ -209,7 +210,8 @@ def test_the_appointment_page_shows_local_details_and_audits(
     appointment = _consult(s, note="Wheelchair")
     client.force_login(s["nurse"])
     html = client.get(_page(s, appointment)).content.decode()
-    assert "10:00-11:00 MST" in html and "Consultation room 1" in html and "Wheelchair" in html
+    zone = timezone.localtime(appointment.starts_at, s["slc"].tz).tzname()  # MST or MDT
+    assert f"10:00-11:00 {zone}" in html and "Consultation room 1" in html and "Wheelchair" in html
     assert s["prescriber"].display_name in html and "America/Denver" in html
     assert 'id="reschedule"' in html
     entry = AuditEntry.objects.latest("sequence")

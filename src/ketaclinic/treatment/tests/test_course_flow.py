@@ -76,6 +76,7 @@ def _iv_protocol() -> ProtocolVersion:
 
 
 @pytest.mark.django_db
+@pytest.mark.now("2026-02-23T10:00:00-07:00")  # the course starts on Monday 2 March
 def test_eligible_signed_consented_patient_gets_six_planned_sessions(ready: dict[str, Any]) -> None:
     _trials(ready["patient_slc"], 2)
     intake = _intake(ready)
@@ -146,6 +147,7 @@ def test_eligible_signed_consented_patient_gets_six_planned_sessions(ready: dict
 
 
 @pytest.mark.django_db
+@pytest.mark.now("2026-02-23T10:00:00-07:00")  # the course starts on Monday 2 March
 def test_not_eligible_needs_a_written_override_and_decline_blocks_a_course(
     ready: dict[str, Any],
 ) -> None:
@@ -272,6 +274,7 @@ def test_signed_records_cannot_be_edited(ready: dict[str, Any]) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.now("2026-10-22T10:00:00-06:00")
 def test_esketamine_needs_rems_enrollment_and_a_certified_location(ready: dict[str, Any]) -> None:
     _approved_and_consented(ready, route="esketamine")
     protocol = ProtocolVersion.objects.get(key="esketamine-trd")
@@ -332,6 +335,7 @@ def test_protocol_edits_make_new_versions_and_courses_keep_theirs(ready: dict[st
 
 
 @pytest.mark.django_db
+@pytest.mark.now("2026-11-18T10:00:00-07:00")
 def test_course_page_shows_times_in_the_locations_zone(
     ready: dict[str, Any], make_location: Any
 ) -> None:
@@ -370,6 +374,7 @@ def test_course_page_shows_times_in_the_locations_zone(
 
 
 @pytest.mark.django_db
+@pytest.mark.now("2026-02-23T10:00:00-07:00")  # the course starts on Monday 2 March
 def test_phases_move_in_order_and_ending_needs_a_reason(ready: dict[str, Any]) -> None:
     _approved_and_consented(ready)
     course = treatment.course_create(
@@ -477,6 +482,7 @@ def test_consent_is_only_signed_on_the_version_that_was_read(ready: dict[str, An
 
 
 @pytest.mark.django_db
+@pytest.mark.now("2026-02-23T10:00:00-07:00")  # the course starts on Monday 2 March
 def test_course_planning_guards(ready: dict[str, Any]) -> None:
     _approved_and_consented(ready)
     plan = dict(
@@ -546,6 +552,7 @@ def test_repeated_wrong_signature_passwords_pause_signing(ready: dict[str, Any])
 
 
 @pytest.mark.django_db
+@pytest.mark.now("2026-11-18T10:00:00-07:00")
 def test_responses_recorded_during_a_course_are_linked_to_it(ready: dict[str, Any]) -> None:
     from ketaclinic.measures.services import response_record
 

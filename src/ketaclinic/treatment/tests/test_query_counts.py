@@ -18,6 +18,7 @@ def _queries(client: Client, url: str) -> int:
 
 
 @pytest.mark.django_db
+@pytest.mark.now("2026-02-23T10:00:00-07:00")  # the courses start on Monday 2 March
 def test_treatment_pages_do_not_grow_with_courses_sessions_or_rule_history(
     ready: dict[str, Any],
 ) -> None:
