@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
 
 
 def database_analyze(using: str = "default") -> None:
@@ -13,3 +14,10 @@ def database_analyze(using: str = "default") -> None:
     """
     with connections[using].cursor() as cursor:
         cursor.execute("ANALYZE")
+
+
+def database_unmigrated(using: str = "default") -> list[str]:
+    """The migrations not yet applied to the database (all of them on a new one)."""
+    executor = MigrationExecutor(connections[using])
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -69,7 +70,16 @@ class Command(BaseCommand):
         )
 
     def _ask_password(self) -> str:
-        first = getpass.getpass("Password: ")
-        if first != getpass.getpass("Password (again): "):
+        no_password = CommandError(
+            "No password given: type it at the prompt, or set KETACLINIC_NEW_USER_PASSWORD."
+        )
+        if not sys.stdin.isatty():  # a script or cron job: nobody to ask
+            raise no_password
+        try:
+            first = getpass.getpass("Password: ")
+            again = getpass.getpass("Password (again): ")
+        except EOFError as error:
+            raise no_password from error
+        if first != again:
             raise CommandError("The passwords did not match.")
         return first

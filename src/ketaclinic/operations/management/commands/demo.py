@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
@@ -13,6 +14,7 @@ from ketaclinic.operations.demo import (
     demo_is_seeded,
     seed_demo,
 )
+from ketaclinic.operations.maintenance import database_unmigrated
 
 
 class Command(BaseCommand):
@@ -42,6 +44,10 @@ class Command(BaseCommand):
             raise CommandError("The demo clinic is refused when KETACLINIC_ENV=production.")
         if options["patients"] < 1:
             raise CommandError("--patients must be at least 1.")
+        if database_unmigrated():
+            # A new database (the first `make demo`, or `ketaclinic demo` straight away).
+            self.stdout.write("Setting up the database tables first (ketaclinic migrate).")
+            call_command("migrate", interactive=False, verbosity=0)
         if demo_is_seeded():
             if options["if_empty"]:
                 self.stdout.write("The database already has a clinic; not seeding again.")

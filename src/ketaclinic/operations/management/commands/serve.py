@@ -1,10 +1,28 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ketaclinic.operations.maintenance import database_unmigrated
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse early, in one line, when the address cannot be listened on (gunicorn would
+    retry for several seconds and then exit with its own log lines)."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host.strip("[]"), port))
+    except OSError as error:
+        raise CommandError(
+            f"Cannot listen on {host}:{port} ({error.strerror or error}): another server may be "
+            "using the port; choose another with --port or PORT=."
+        ) from error
 
 
 class Command(BaseCommand):
@@ -25,6 +43,15 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=4, help="Threads per worker.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if database_unmigrated():
+            raise CommandError(
+                "The database is not set up or not up to date: run `ketaclinic migrate` first."
+            )
+        if not 0 < options["port"] < 65536:
+            raise CommandError(f"--port must be from 1 to 65535, not {options['port']}.")
+        if options["workers"] < 1 or options["threads"] < 1:
+            raise CommandError("--workers and --threads must be at least 1.")
+        _check_free(options["host"], options["port"])
         bind = f"{options['host']}:{options['port']}"
         self.stdout.write(self.style.SUCCESS(f"ketaclinic is serving on http://{bind}/"))
         self.stdout.write("Press Ctrl+C to stop.")
