@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from ketaclinic.clinical.body import HEIGHT_CM_RANGE, WEIGHT_KG_RANGE
+from ketaclinic.clinical.infusion import iv_preparation
 
 __all__ = [
     "ESKETAMINE_DOSES_MG",
@@ -68,7 +69,6 @@ ESKETAMINE_DOSES_MG = (28, 56, 84)
 
 _MG = Decimal("0.1")
 _ML = Decimal("0.01")
-_ML_PER_H = Decimal("0.1")
 _KG = Decimal("0.1")
 
 
@@ -320,9 +320,11 @@ def iv_ketamine_dose(
     basis_weight = basis_weight_kg(weight_kg=weight, basis=basis, height_cm=height_cm, sex=sex)
     basis_value = WeightBasis(basis).value
     dose = _round(basis_weight * rate_mg_per_kg, _MG)
-    drug_volume = _round(dose / stock, _ML)
+    preparation = iv_preparation(
+        dose_mg=dose, minutes=run_minutes, bag_ml=bag, stock_mg_per_ml=stock
+    )
+    drug_volume, rate = preparation.drug_volume_ml, preparation.rate_ml_per_h
     total_volume = _round(bag + drug_volume, _ML)
-    rate = _round(bag / run_minutes * 60, _ML_PER_H)
 
     warnings: list[str] = []
     if max_dose is not None and dose > max_dose:

@@ -55,9 +55,11 @@ __all__ = [
     "DischargeCriteria",
     "MonitoringAlert",
     "MonitoringThresholds",
+    "RecheckPrompt",
     "SedationReading",
     "VitalReading",
     "assess_discharge",
+    "bp_recheck_prompt",
     "discharge_criteria_from_protocol",
     "evaluate_readings",
     "next_reading_due",
@@ -336,8 +338,9 @@ def thresholds_from_protocol(protocol: Mapping[str, Any]) -> MonitoringThreshold
 
     Reads `thresholds.predose_caution_bp`, `critical_bp`, `critical_bp_confirm_readings`,
     `critical_bp_confirm_min`, `critical_bp_single`, `critical_hr_bpm`,
-    `critical_hr_sustained_min`, `spo2_floor_pct`, `moaas_alert_at_or_below` with each
-    one's `thresholds.provenance.<name>.source/verified`, and
+    `critical_hr_sustained_min`, `spo2_floor_pct`, `moaas_alert_at_or_below` (and the
+    optional `critical_bp_recheck_window_min`) with each one's
+    `thresholds.provenance.<name>.source/verified`, and
     `monitoring.vitals_interval_min` with `monitoring.source/verified`.
     Source: clinical-reference.md section 5 (all clinic-configurable; pre-dose 140/90 is
     Spravato label wording; critical 180/110 twice 5 min apart, 200/120 once and HR > 120
@@ -388,10 +391,21 @@ def thresholds_from_protocol(protocol: Mapping[str, Any]) -> MonitoringThreshold
         sources[name] = _text_field(monitoring, "source", "monitoring")
         if not _bool_field(monitoring, "verified", "monitoring"):
             unverified.add(name)
-    sources["critical_confirm_window_minutes"] = (
-        f"{KETACLINIC_DEFAULT_SOURCE}: {CRITICAL_CONFIRM_WINDOW_FACTOR} x the confirmation interval"
-    )
-    unverified.add("critical_confirm_window_minutes")
+    if "critical_bp_recheck_window_min" in thresholds:
+        values["critical_confirm_window_minutes"] = _int_field(
+            thresholds, "critical_bp_recheck_window_min", "thresholds"
+        )
+        entry = _get(provenance, "critical_bp_recheck_window_min", "thresholds.provenance")
+        where = "thresholds.provenance.critical_bp_recheck_window_min"
+        sources["critical_confirm_window_minutes"] = _text_field(entry, "source", where)
+        if not _bool_field(entry, "verified", where):
+            unverified.add("critical_confirm_window_minutes")
+    else:
+        sources["critical_confirm_window_minutes"] = (
+            f"{KETACLINIC_DEFAULT_SOURCE}: {CRITICAL_CONFIRM_WINDOW_FACTOR} x the confirmation "
+            "interval"
+        )
+        unverified.add("critical_confirm_window_minutes")
     try:
         return MonitoringThresholds(**values, sources=sources, unverified=frozenset(unverified))
     except ValueError as exc:
@@ -673,6 +687,67 @@ def evaluate_readings(
         *_sedation_alerts(sedation, t),
     ]
     return sorted(alerts, key=lambda a: (a.at, _KIND_ORDER[a.kind], a.message))
+
+
+@dataclass(frozen=True)
+class RecheckPrompt:
+    """A BP reading at or above the critical level that no repeat reading has followed:
+    the repeat is due from `due_from` to `due_by` (the protocol's recheck window)."""
+
+    reading_at: datetime
+    bp_text: str
+    due_from: datetime
+    due_by: datetime
+    late: bool
+    message: str
+    source: str
+
+
+def bp_recheck_prompt(
+    readings: Sequence[VitalReading], t: MonitoringThresholds, now: datetime
+) -> RecheckPrompt | None:
+    """Ask for a repeat BP after a single reading at or above the critical level (the
+    critical alert needs `critical_confirm_readings` readings, so one reading alone must
+    prompt its recheck). Due from `critical_repeat_minutes` (5) to
+    `critical_confirm_window_minutes` (protocol `critical_bp_recheck_window_min`, 15) after
+    it: AHA, "wait about five minutes and measure again" (module docstring, thresholds'
+    sources). None when the latest BP is below the critical level, or the pattern is
+    already confirmed (the alert then calls for action), or a single reading suffices."""
+    _require_aware(now, "now")
+    if t.critical_confirm_readings < 2:
+        return None
+    with_bp = [r for r in sorted(readings, key=_vital_key) if r.has_bp]
+    if not with_bp:
+        return None
+    latest = with_bp[-1]
+    if not _at_or_above(latest, t.critical_systolic, t.critical_diastolic):
+        return None
+    if _at_or_above(latest, t.severe_systolic, t.severe_diastolic):
+        return None  # the severe alert is raised at once
+    episode = []
+    for reading in reversed(with_bp):
+        if not _at_or_above(reading, t.critical_systolic, t.critical_diastolic):
+            break
+        episode.insert(0, reading)
+    if _confirming_chain(episode, t) is not None:
+        return None
+    due_from = latest.at + timedelta(minutes=t.critical_repeat_minutes)
+    due_by = latest.at + timedelta(minutes=t.critical_confirm_window_minutes or 0)
+    late = now > due_by
+    return RecheckPrompt(
+        reading_at=latest.at,
+        bp_text=latest.bp_text,
+        due_from=due_from,
+        due_by=due_by,
+        late=late,
+        message=(
+            f"BP {latest.bp_text} is at or above the critical level "
+            f"{t.critical_systolic}/{t.critical_diastolic}: repeat the reading "
+            f"{t.critical_repeat_minutes}-{t.critical_confirm_window_minutes} minutes after it"
+            + (" (now overdue)." if late else ".")
+        ),
+        source=t.source_of("critical_repeat_minutes", "critical_confirm_window_minutes"),
+    )
 
 
 def next_reading_due(

@@ -153,6 +153,8 @@ def test_confirm_window_grows_with_the_protocol() -> None:
     protocol = load_protocol("iv-ketamine-standard")
     protocol["thresholds"]["critical_bp_confirm_readings"] = 3
     protocol["thresholds"]["critical_bp_confirm_min"] = 10
+    # Without a recheck window of its own, the protocol's window is derived.
+    del protocol["thresholds"]["critical_bp_recheck_window_min"]
     t = thresholds_from_protocol(protocol)
     assert t.critical_confirm_window_minutes == 60
     with pytest.raises(ValueError, match="critical_confirm_window_minutes"):
