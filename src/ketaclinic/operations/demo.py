@@ -391,6 +391,13 @@ def _history(rng: random.Random, patient: Patient, today: date, clinician: User)
                 recorded_by=clinician,
             )
         )
+    # Patients without an allergy: "no known drug allergies", verified by their clinician
+    # shortly after registration (seed_patients saves it); every tenth (by MRN) stays
+    # "allergies not recorded" so the demo shows both states. No rng draw here, so the rest
+    # of the demo is unchanged.
+    if not rows["allergy"] and int(patient.mrn.split("-")[1]) % 10:
+        patient.nkda_verified_by = clinician
+        patient.nkda_verified_at = patient.created_at + timedelta(minutes=25)
     return rows
 
 
@@ -436,6 +443,7 @@ def seed_patients(
             Allergy.objects.bulk_create(rows["allergy"])
             SubstanceUse.objects.bulk_create(rows["substance"])
             BodyMeasurement.objects.bulk_create(rows["measure"])
+            Patient.objects.bulk_update(patients, ["nkda_verified_by", "nkda_verified_at"])
         if not first_patients:
             first_patients = patients[:5]
         progress(len(patients))

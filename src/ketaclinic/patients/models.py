@@ -19,6 +19,10 @@ from ketaclinic.patients.validators import (
     validate_weight_kg,
 )
 
+# SNOMED CT 409137002 "No known drug allergy (situation)": the code HL7 FHIR
+# AllergyIntolerance and US Core use for a negated allergy statement (NKDA).
+NO_KNOWN_DRUG_ALLERGY_SNOMED_CT = "409137002"
+
 
 class SexAtBirth(models.TextChoices):
     FEMALE = "female", "Female"
@@ -63,6 +67,21 @@ class Patient(models.Model):
     escort_phone = models.CharField(max_length=20, blank=True, validators=[validate_us_phone])
     primary_location = models.ForeignKey(
         "organization.Location", on_delete=models.PROTECT, related_name="patients"
+    )
+    # "No known drug allergies", stated by a clinician who asked the patient. Empty means
+    # nobody has documented the allergy status yet; adding an allergy clears it
+    # (services.allergy_add). Read it through selectors.allergy_status.
+    nkda_verified_by = models.ForeignKey(
+        "accounts.User",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="NKDA verified by",
+    )
+    nkda_verified_at = models.DateTimeField(
+        "NKDA verified at", null=True, blank=True, editable=False
     )
     # Bumped on every change of the demographics, so a stale form cannot overwrite.
     version = models.PositiveIntegerField(default=1)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet, prefetch_related_objects
 from django.http import Http404
+from django.utils import timezone
 
 from ketaclinic.clinical.codes import MRN_DIGITS, format_mrn
 from ketaclinic.clinical.search import parse_patient_query
-from ketaclinic.patients.models import Patient
+from ketaclinic.patients.models import NO_KNOWN_DRUG_ALLERGY_SNOMED_CT, Allergy, Patient
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
+
+M = TypeVar("M", bound=Model)
 
 
 def patient_scope(user: User, *, via: str = "") -> Q:
@@ -53,7 +59,10 @@ def patient_get_for_user(user: User, patient_id: int) -> Patient:
 
     404 (not 403) so that probing ids reveals nothing about other locations' patients.
     """
-    patient = patients_visible_to(user).filter(pk=patient_id).first()
+    # The NKDA verifier joins in, so the chart head's allergy status costs no extra query.
+    patient = (
+        patients_visible_to(user).select_related("nkda_verified_by").filter(pk=patient_id).first()
+    )
     if patient is None:
         raise Http404("No such patient")
     return patient
@@ -97,11 +106,105 @@ def patient_search(
 def patient_chart(patient: Patient) -> dict[str, object]:
     """Everything the chart overview shows, in a fixed number of queries."""
     measurements = list(patient.measurements.all()[:12])
+    # Fetched once onto the patient: the status and the chart head read the same rows.
+    prefetch_related_objects([patient], "allergies")
+    status = allergy_status(patient)
     return {
         "latest_measurement": measurements[0] if measurements else None,
         "measurements": measurements,
         "diagnoses": list(patient.diagnoses.all()),
         "medications": list(patient.medications.all()),
-        "allergies": list(patient.allergies.all()),
+        "allergies": list(status.allergies),
+        "allergy_status": status,
         "substance_use": list(patient.substance_use.all()),
     }
+
+
+class AllergyState(StrEnum):
+    NOT_RECORDED = "not_recorded"  # nobody has documented the allergy status yet
+    NKDA = "nkda"  # a clinician verified: no known drug allergies
+    ALLERGIES = "allergies"  # at least one allergy on file
+
+
+@dataclass(frozen=True)
+class AllergyStatus:
+    """What the chart says about a patient's allergies, in one of three states.
+
+    `verified_by`/`verified_at` are set only for NKDA; `allergies` only for ALLERGIES.
+    """
+
+    state: AllergyState
+    allergies: tuple[Allergy, ...]
+    verified_by: User | None
+    verified_at: datetime | None
+    label: str  # short, for a badge: "Allergies not recorded", "NKDA (verified ...)"
+
+    @property
+    def is_recorded(self) -> bool:
+        """True once the status is documented (NKDA or an allergy), as a session needs."""
+        return self.state != AllergyState.NOT_RECORDED
+
+    @property
+    def is_nkda(self) -> bool:
+        return self.state == AllergyState.NKDA
+
+    @property
+    def snomed_ct_code(self) -> str:
+        """SNOMED CT 409137002 for NKDA (the FHIR AllergyIntolerance negation code), else ""."""
+        return NO_KNOWN_DRUG_ALLERGY_SNOMED_CT if self.is_nkda else ""
+
+
+def _verifier_name(user: User | None) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.username
+
+
+def allergy_status(patient: Patient) -> AllergyStatus:
+    """The patient's allergy status: allergies on file, verified NKDA, or not recorded.
+
+    An allergy on file always wins over an NKDA statement (a known allergy is what matters
+    at the chair). No query when the patient was fetched through `with_allergy_status`
+    (or with select_related("nkda_verified_by", "primary_location") and
+    prefetch_related("allergies")); otherwise one for the allergies and one for the verifier.
+    """
+    allergies = tuple(patient.allergies.all())
+    if allergies:
+        return AllergyStatus(
+            state=AllergyState.ALLERGIES,
+            allergies=allergies,
+            verified_by=None,
+            verified_at=None,
+            label="Allergies: " + ", ".join(a.substance for a in allergies),
+        )
+    verified_at = patient.nkda_verified_at
+    if verified_at is None:
+        return AllergyStatus(
+            state=AllergyState.NOT_RECORDED,
+            allergies=(),
+            verified_by=None,
+            verified_at=None,
+            label="Allergies not recorded",
+        )
+    verified_by = patient.nkda_verified_by
+    local_date = timezone.localtime(verified_at, patient.primary_location.tz)
+    who = _verifier_name(verified_by)
+    return AllergyStatus(
+        state=AllergyState.NKDA,
+        allergies=(),
+        verified_by=verified_by,
+        verified_at=verified_at,
+        label=f"NKDA (verified {who + ', ' if who else ''}{local_date:%m/%d/%Y})",
+    )
+
+
+def with_allergy_status(queryset: QuerySet[M], *, via: str = "") -> QuerySet[M]:
+    """`queryset` fetching what allergy_status reads, in one extra query for all rows.
+
+    via="" for patients; via="patient" (or "course__patient", ...) for records pointing
+    to a patient, as in patient_scope.
+    """
+    prefix = f"{via}__" if via else ""
+    return queryset.select_related(
+        f"{prefix}nkda_verified_by", f"{prefix}primary_location"
+    ).prefetch_related(f"{prefix}allergies")

@@ -14,6 +14,7 @@ from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.codes import format_mrn, normalize_icd10_cm, normalize_us_phone
 from ketaclinic.clinical.search import name_key
 from ketaclinic.patients.models import (
+    NO_KNOWN_DRUG_ALLERGY_SNOMED_CT,
     Allergy,
     BodyMeasurement,
     Diagnosis,
@@ -180,13 +181,83 @@ def medication_add(*, actor: User, patient: Patient, medication: Medication) -> 
 
 
 def allergy_add(*, actor: User, patient: Patient, allergy: Allergy) -> Allergy:
-    return _add_history_item(
-        actor=actor,
-        patient=patient,
-        item=allergy,
-        capability="patient.edit_clinical_history",
-        object_type="allergy",
-    )
+    """Record an allergy. It ends a "no known drug allergies" statement in the same
+    transaction: the patient now has a known allergy."""
+    require_patient_access(actor, patient, "patient.edit_clinical_history")
+    allergy.patient = patient
+    allergy.recorded_by = actor
+    allergy.full_clean()
+    with transaction.atomic():
+        # Locked like patient_nkda_verify, so an NKDA statement cannot slip in beside it.
+        current = (
+            Patient.objects.select_for_update().only("pk", "nkda_verified_at").get(pk=patient.pk)
+        )
+        allergy.save()
+        detail: dict[str, Any] = {}
+        if current.nkda_verified_at is not None:
+            Patient.objects.filter(pk=patient.pk).update(
+                nkda_verified_by=None, nkda_verified_at=None
+            )
+            detail["nkda_ended"] = current.nkda_verified_at.isoformat()
+        audit_record(
+            actor=actor,
+            action=AuditAction.CREATE,
+            patient_id=patient.pk,
+            object_type="allergy",
+            object_id=allergy.pk,
+            detail=detail,
+        )
+    patient.nkda_verified_by = None
+    patient.nkda_verified_at = None
+    _forget_prefetched_allergies(patient)
+    return allergy
+
+
+def patient_nkda_verify(*, actor: User, patient: Patient) -> Patient:
+    """State "no known drug allergies" (NKDA), verified with the patient by `actor` now.
+
+    An explicit, audited statement, distinct from "allergies not recorded"; it may be made
+    again later (e.g. at intake) and is refused while an allergy is on file. Coded as
+    SNOMED CT 409137002 "No known drug allergy", the negation HL7 FHIR AllergyIntolerance
+    and US Core use.
+    """
+    require_patient_access(actor, patient, "patient.edit_clinical_history")
+    with transaction.atomic():
+        current = (
+            Patient.objects.select_for_update().only("pk", "nkda_verified_at").get(pk=patient.pk)
+        )
+        if Allergy.objects.filter(patient_id=patient.pk).exists():
+            raise ValidationError(
+                "This patient has an allergy on file, so “no known drug allergies” "
+                "cannot be verified. Nothing was saved."
+            )
+        verified_at = timezone.now()
+        Patient.objects.filter(pk=patient.pk).update(
+            nkda_verified_by=actor, nkda_verified_at=verified_at
+        )
+        previous = current.nkda_verified_at
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            patient_id=patient.pk,
+            object_type="patient",
+            object_id=patient.pk,
+            detail={
+                "fields": ["nkda_verified_at", "nkda_verified_by"],
+                "statement": "no known drug allergies",
+                "snomed_ct": NO_KNOWN_DRUG_ALLERGY_SNOMED_CT,
+                "previously_verified_at": previous.isoformat() if previous else None,
+            },
+        )
+    patient.nkda_verified_by = actor
+    patient.nkda_verified_at = verified_at
+    _forget_prefetched_allergies(patient)
+    return patient
+
+
+def _forget_prefetched_allergies(patient: Patient) -> None:
+    # A list prefetched before the write would make allergy_status read stale rows.
+    getattr(patient, "_prefetched_objects_cache", {}).pop("allergies", None)
 
 
 def substance_use_add(*, actor: User, patient: Patient, entry: SubstanceUse) -> SubstanceUse:

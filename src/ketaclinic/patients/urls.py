@@ -13,4 +13,5 @@ urlpatterns = [
     path("<int:patient_id>/access/", views.chart_access, name="access"),
     path("<int:patient_id>/edit/", views.patient_edit, name="edit"),
     path("<int:patient_id>/add/<slug:kind>/", views.history_add, name="add"),
+    path("<int:patient_id>/allergies/nkda/", views.nkda_verify, name="nkda_verify"),
 ]

@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.decorators import capability_required
 from ketaclinic.accounts.selectors import chosen_location_id
@@ -131,6 +132,20 @@ def chart_history(request: HttpRequest, patient: Patient) -> HttpResponse:
         "patients/chart_history.html",
         {"patient": patient, "tab": "history", **patient_chart(patient)},
     )
+
+
+# The patient checks come first, so a GET by anyone who may not act is refused (403/404)
+# or sent to log in like every other patient URL, never told 405.
+@patient_page("patient.edit_clinical_history", "verify_nkda")
+@require_POST
+def nkda_verify(request: HttpRequest, patient: Patient) -> HttpResponse:
+    try:
+        services.patient_nkda_verify(actor=request.user, patient=patient)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Recorded: no known drug allergies, verified with the patient.")
+    return redirect("patients:history", patient_id=patient.pk)
 
 
 @patient_page("patient.view_chart", "measurements")
