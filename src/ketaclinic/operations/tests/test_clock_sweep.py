@@ -133,39 +133,44 @@ def test_the_demo_clinic_at(instant: datetime, settings: Any) -> None:
                 assert response.status_code == 200, (username, page, response.status_code)
 
 
+def _rows(queryset: Any, *fields: str) -> list[tuple[Any, ...]]:
+    # Ordered by every field shown, so that ties come out the same on every database.
+    return list(queryset.order_by(*fields).values_list(*fields))
+
+
 def _clinic_at_a_glance() -> dict[str, list[Any]]:
     """Every time-bearing row of the demo by natural keys (primary keys differ between two
     seedings on PostgreSQL)."""
     return {
-        "planned": list(
-            PlannedSession.objects.order_by("course__patient__mrn", "number").values_list(
-                "course__patient__mrn", "number", "starts_at"
-            )
+        "planned": _rows(PlannedSession.objects, "course__patient__mrn", "number", "starts_at"),
+        "sessions": _rows(
+            TreatmentSession.objects,
+            "scheduled_at",
+            "patient__mrn",
+            "status",
+            "checked_in_at",
+            "dosing_started_at",
+            "discharged_at",
         ),
-        "sessions": list(
-            TreatmentSession.objects.order_by("scheduled_at", "patient__mrn").values_list(
-                "patient__mrn", "status", "checked_in_at", "dosing_started_at", "discharged_at"
-            )
+        "vitals": _rows(
+            VitalSign.objects,
+            "taken_at",
+            "session__patient__mrn",
+            "systolic",
+            "diastolic",
+            "heart_rate",
         ),
-        "vitals": list(
-            VitalSign.objects.order_by("taken_at", "systolic").values_list(
-                "taken_at", "systolic", "diastolic", "heart_rate"
-            )
+        "appointments": _rows(Appointment.objects, "starts_at", "patient__mrn", "status"),
+        "responses": _rows(
+            AssessmentResponse.objects, "completed_at", "patient__mrn", "instrument_key", "total"
         ),
-        "appointments": list(
-            Appointment.objects.order_by("starts_at", "patient__mrn").values_list(
-                "patient__mrn", "starts_at", "status"
-            )
-        ),
-        "responses": list(
-            AssessmentResponse.objects.order_by("completed_at", "patient__mrn").values_list(
-                "patient__mrn", "instrument_key", "completed_at", "total"
-            )
-        ),
-        "ledger": list(
-            LedgerEntry.objects.order_by("location__short_name", "sequence").values_list(
-                "location__short_name", "sequence", "kind", "occurred_at", "balance_after_ml"
-            )
+        "ledger": _rows(
+            LedgerEntry.objects,
+            "location__short_name",
+            "sequence",
+            "kind",
+            "occurred_at",
+            "balance_after_ml",
         ),
     }
 
