@@ -7,7 +7,8 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -257,11 +258,18 @@ def make_course(
 ) -> Any:
     """A treatment course with its signed approval and consent (esketamine: the patient
     enrolled in the REMS and the location certified). `actor` signs everything: use the
-    medical director."""
-    from datetime import date, time
-    from decimal import Decimal
+    medical director. A course starting in the past is planned as it was then: the day
+    before its first session (courses are planned from today on, after the signatures)."""
+    from datetime import timedelta
 
     from django.utils import timezone
+
+    tz = patient.primary_location.tz
+    first_day = first_day or timezone.localdate(timezone=tz)
+    if first_day < timezone.localdate(timezone=tz):
+        planned_at = datetime.combine(first_day - timedelta(days=1), time(10, 0), tzinfo=tz)
+        with time_machine.travel(planned_at, tick=False):
+            return make_course(patient, actor, protocol_key, first_day, local_time, password)
 
     from ketaclinic.eligibility import services as eligibility
     from ketaclinic.eligibility.models import ConsentDocument
@@ -302,12 +310,15 @@ def make_course(
         location.spravato_rems_certification_number = "REMS-S-1001"
         location.save()
         patient.refresh_from_db()
-        extra = {"rems_patient_enrollment_id": "P-12345", "rems_enrolled_on": date(2026, 1, 5)}
+        extra = {
+            "rems_patient_enrollment_id": "P-12345",
+            "rems_enrolled_on": min(date(2026, 1, 5), timezone.localdate(timezone=tz)),
+        }
     return course_create(
         actor=actor,
         patient=patient,
         protocol=protocol,
-        first_day=first_day or timezone.localdate(),
+        first_day=first_day,
         local_time=local_time or time(9, 0),
         **extra,
     )

@@ -59,13 +59,25 @@ def _whole(label: str, low: int, high: int, unit: str) -> forms.IntegerField:
 
 
 class VitalsForm(TakenAtMixin):
-    systolic = _whole("Systolic", 40, 300, "mmHg")
-    diastolic = _whole("Diastolic", 20, 200, "mmHg")
-    heart_rate = _whole("Heart rate", 20, 250, "bpm")
-    spo2 = _whole("SpO2", 50, 100, "%")
-    respiratory_rate = _whole("Resp. rate", 2, 60, "/min")
+    """Whole numbers only: the plausible and usual ranges are the protocol's
+    (safety_limits.vitals), checked by the service."""
 
-    field_order = ["systolic", "diastolic", "heart_rate", "spo2", "respiratory_rate", "taken_time"]
+    systolic = _whole("Systolic", 0, 999, "mmHg")
+    diastolic = _whole("Diastolic", 0, 999, "mmHg")
+    heart_rate = _whole("Heart rate", 0, 999, "bpm")
+    spo2 = _whole("SpO2", 0, 100, "%")
+    respiratory_rate = _whole("Resp. rate", 0, 999, "/min")
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    field_order = [
+        "systolic",
+        "diastolic",
+        "heart_rate",
+        "spo2",
+        "respiratory_rate",
+        "taken_time",
+        "confirm",
+    ]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -74,11 +86,6 @@ class VitalsForm(TakenAtMixin):
             raise forms.ValidationError("Enter at least one vital sign.")
         if (data.get("systolic") is None) != (data.get("diastolic") is None):
             raise forms.ValidationError("Enter both systolic and diastolic BP, or neither.")
-        systolic, diastolic = data.get("systolic"), data.get("diastolic")
-        if systolic is not None and diastolic is not None and diastolic >= systolic:
-            raise forms.ValidationError(
-                f"Diastolic {diastolic} must be below systolic {systolic}: check the numbers."
-            )
         return data
 
 
@@ -128,8 +135,10 @@ class PrechecksForm(forms.Form):
 
 
 class DoseChangeForm(forms.Form):
-    dose_mg = forms.DecimalField(label="New dose (mg)", min_value=Decimal("0.1"), decimal_places=1)
+    # No minimum here: the service explains "more than 0 mg" and checks the protocol.
+    dose_mg = forms.DecimalField(label="New dose (mg)", decimal_places=1, max_digits=6)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class DosingForm(TakenAtMixin):
@@ -152,6 +161,15 @@ class DosingForm(TakenAtMixin):
     )
     reason = forms.CharField(max_length=300, required=False)
     container = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+class StrikeForm(forms.Form):
+    reason = forms.CharField(
+        label="Why it is struck through",
+        max_length=300,
+        help_text="e.g. 'typed 20 for 80', 'wrong patient', 'duplicate'. It stays on the chart.",
+    )
 
 
 class AccountForm(forms.Form):

@@ -41,6 +41,15 @@ ACTIVE_STATUSES = (
 )
 
 
+# A session no longer in the way of the next one: done, stopped, or cancelled (skipped).
+FINISHED_STATUSES = (
+    SessionStatus.DISCHARGED,
+    SessionStatus.SIGNED,
+    SessionStatus.STOPPED_EARLY,
+    SessionStatus.CANCELLED,
+)
+
+
 class PregnancyTest(models.TextChoices):
     NOT_REQUIRED = "not_required", "Not required"
     NEGATIVE = "negative", "Negative"
@@ -98,7 +107,6 @@ class TreatmentSession(models.Model):
     # Dosing
     planned_dose_mg = models.DecimalField(max_digits=6, decimal_places=1)
     dose_mg = models.DecimalField(max_digits=6, decimal_places=1, null=True, blank=True)
-    dose_calculation = models.TextField(blank=True)
     dose_changed_by = _user_fk(null=True, blank=True)
     dose_change_reason = models.TextField(blank=True)
     lot_number = models.CharField(max_length=40, blank=True)
@@ -200,14 +208,32 @@ class DosingEvent(models.Model):
         return f"{self.get_kind_display()} at {self.at:%H:%M}"
 
 
+class CountedQuerySet(models.QuerySet):
+    def counted(self) -> models.QuerySet:
+        """Entries that count: not struck through as entered in error."""
+        return self.filter(struck_at__isnull=True)
+
+
 class LateEntry(models.Model):
-    """Something observed at `taken_at` and typed in at `recorded_at`."""
+    """Something observed at `taken_at` and typed in at `recorded_at`.
+
+    A wrong entry is never edited or deleted: it is struck through with a reason (entered
+    in error). A struck entry stays on the chart, crossed out, and in the note's history,
+    but no longer counts towards alerts, the baseline or discharge (services.entry_strike).
+    """
 
     LATE_AFTER_SECONDS = 120
 
     taken_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
     recorded_by = _user_fk()
+    # Unusual but possible values the person confirmed (codes of clinical.safety_limits).
+    confirmed = models.JSONField(default=list, blank=True)
+    struck_at = models.DateTimeField(null=True, blank=True)
+    struck_by = _user_fk(null=True, blank=True)
+    strike_reason = models.TextField(blank=True)
+
+    objects = CountedQuerySet.as_manager()
 
     class Meta:
         abstract = True
@@ -217,6 +243,10 @@ class LateEntry(models.Model):
     def is_late(self) -> bool:
         """The time was edited back: entered more than two minutes after it was taken."""
         return (self.recorded_at - self.taken_at).total_seconds() > self.LATE_AFTER_SECONDS
+
+    @property
+    def is_struck(self) -> bool:
+        return self.struck_at is not None
 
 
 class VitalSign(LateEntry):

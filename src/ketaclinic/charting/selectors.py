@@ -20,14 +20,31 @@ from ketaclinic.charting.models import (
     TreatmentSession,
     VitalSign,
 )
-from ketaclinic.charting.rules import session_rules
+from ketaclinic.charting.rules import SessionRules, session_rules
+from ketaclinic.clinical.dosing import (
+    DosingInputError,
+    EsketamineDose,
+    WeightBasis,
+    basis_weight_kg,
+    esketamine_dose,
+)
+from ketaclinic.clinical.infusion import (
+    Administered,
+    InfusionStep,
+    IvPreparation,
+    iv_administered,
+    iv_preparation,
+    minutes_running,
+)
 from ketaclinic.clinical.monitoring import (
     AlertKind,
     DischargeAssessment,
     MonitoringAlert,
     MonitoringThresholds,
+    RecheckPrompt,
     SedationReading,
     assess_discharge,
+    bp_recheck_prompt,
     evaluate_readings,
     next_reading_due,
     predose_check,
@@ -42,8 +59,11 @@ from ketaclinic.clinical.rems import (
     rems_due_date,
     rems_form_status,
 )
-from ketaclinic.patients.selectors import patient_scope
+from ketaclinic.clinical.safety_limits import QuestionnaireRule
+from ketaclinic.patients.models import BodyMeasurement
+from ketaclinic.patients.selectors import allergy_status, patient_scope
 from ketaclinic.treatment.models import PlannedSession
+from ketaclinic.treatment.protocol_data import infusion_minutes
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
@@ -170,10 +190,11 @@ def assessment_from(
 
 
 def discharge_assessment(session: TreatmentSession, now: datetime) -> DischargeAssessment:
+    """Discharge readiness now, from the readings that count (not those struck through)."""
     return assessment_from(
         session,
-        list(session.vital_signs.all()),
-        list(session.scores.all()),
+        list(session.vital_signs.counted()),
+        list(session.scores.counted()),
         session.alerts.filter(acknowledged_at__isnull=True).count(),
         now,
     )
@@ -193,7 +214,15 @@ def dosing_blockers(session: TreatmentSession) -> list[str]:
         problems.append("This protocol needs a negative pregnancy test before dosing.")
     if session.dose_mg is None:
         problems.append("Today's dose is not set.")
-    predose = [v for v in session.vital_signs.all() if v.predose and v.systolic is not None]
+    if not allergy_status(session.patient).is_recorded:
+        problems.append(
+            "Allergies are not recorded: record the patient's allergies, or verify 'no known "
+            "drug allergies' with the patient, on the History tab."
+        )
+    problems += [
+        check.problem for check in presession_questionnaires(session, rules) if check.blocks
+    ]
+    predose = [v for v in session.vital_signs.counted() if v.predose and v.systolic is not None]
     if not predose:
         problems.append("Take the pre-dose vital signs.")
     else:
@@ -215,6 +244,166 @@ def dosing_blockers(session: TreatmentSession) -> list[str]:
     return problems
 
 
+# --- today's dose: one source of truth ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TodaysDose:
+    """Today's dose decision and every figure derived from it: the chart, the dosing panel,
+    the note and the register's accounting all read this, never a copy saved earlier.
+
+    IV: the weight-based calculation (the course's mg/kg x today's basis weight), the
+    current dose (that, or the prescriber's change), its mg/kg, the preparation (volume of
+    stock, bag, pump rate and minutes) and, once the pump has run, what was given.
+    Esketamine: the devices for the dose and how many were given.
+    """
+
+    route: str
+    planned_mg: Decimal
+    dose_mg: Decimal | None
+    changed_by: str
+    change_reason: str
+    calculated_mg: Decimal | None = None
+    calculation: str = ""
+    basis_weight_kg: Decimal | None = None
+    weight_basis: str = ""
+    mg_per_kg: Decimal | None = None
+    preparation: IvPreparation | None = None
+    pump_rate_ml_per_h: Decimal | None = None
+    administered: Administered | None = None
+    devices: EsketamineDose | None = None
+    devices_given: int = 0
+    problem: str = ""
+
+    @property
+    def given_mg(self) -> Decimal | None:
+        """What the patient has received so far (None before dosing)."""
+        if self.administered is not None:
+            return self.administered.mg
+        if self.devices is not None and self.devices_given:
+            return self.dose_mg_per_device * self.devices_given
+        return None
+
+    @property
+    def dose_mg_per_device(self) -> Decimal:
+        if self.devices is None or not self.devices.devices:
+            return Decimal(0)
+        return Decimal(self.devices.dose_mg) / self.devices.devices
+
+    def given_stock_ml(self, stock_mg_per_ml: Decimal) -> Decimal:
+        """What was given as a volume of stock of that strength, to 0.001 mL (rounded down:
+        the register never books more given than the pump or the devices gave)."""
+        if (
+            self.administered is not None
+            and self.preparation is not None
+            and self.preparation.stock_mg_per_ml == stock_mg_per_ml
+        ):
+            return self.administered.stock_ml
+        given = self.given_mg or Decimal(0)
+        return (given / stock_mg_per_ml).quantize(Decimal("0.001"), rounding="ROUND_DOWN")
+
+
+def _basis_weight(session: TreatmentSession, weight_kg: Decimal) -> tuple[Decimal, str]:
+    course = session.course
+    basis = WeightBasis(course.weight_basis or WeightBasis.ACTUAL)
+    height = None
+    if basis is not WeightBasis.ACTUAL:
+        height = (
+            BodyMeasurement.objects.filter(patient=session.patient, height_cm__isnull=False)
+            .order_by("-measured_on", "-pk")
+            .values_list("height_cm", flat=True)
+            .first()
+        )
+    sex = session.patient.sex_at_birth
+    return (
+        basis_weight_kg(
+            weight_kg=weight_kg,
+            basis=basis,
+            height_cm=height,
+            sex=sex if sex in ("female", "male") else None,
+        ),
+        basis.value,
+    )
+
+
+def todays_dose(
+    session: TreatmentSession,
+    *,
+    now: datetime | None = None,
+    weight_kg: Decimal | None = None,
+    events: list[Any] | None = None,
+    stock_mg_per_ml: Decimal | None = None,
+) -> TodaysDose:
+    """Today's dose and its figures (TodaysDose), from the session's current dose decision.
+    `weight_kg` overrides the weight recorded at pre-checks (the pre-checks being saved);
+    `stock_mg_per_ml` the protocol's stock (the container actually drawn from)."""
+    course = session.course
+    rules = session_rules(course.protocol)
+    events = list(session.dosing_events.all()) if events is None else events
+    common = {
+        "route": session.route,
+        "planned_mg": session.planned_dose_mg,
+        "changed_by": session.dose_changed_by.display_name if session.dose_changed_by_id else "",
+        "change_reason": session.dose_change_reason,
+    }
+    if session.is_esketamine:
+        dose = session.dose_mg or session.planned_dose_mg
+        try:
+            devices = esketamine_dose(dose_mg=int(dose))
+        except DosingInputError as error:
+            return TodaysDose(dose_mg=session.dose_mg, problem=str(error), **common)
+        return TodaysDose(
+            dose_mg=session.dose_mg,
+            devices=devices,
+            devices_given=sum(1 for e in events if e.kind == "device"),
+            **common,
+        )
+    weight = weight_kg or session.weight_kg or course.weight_kg
+    mg_per_kg_planned = course.mg_per_kg
+    try:
+        basis_kg, basis = _basis_weight(session, weight)
+    except DosingInputError as error:
+        return TodaysDose(dose_mg=session.dose_mg, problem=str(error), **common)
+    calculated = (basis_kg * mg_per_kg_planned).quantize(Decimal("0.1"), rounding="ROUND_HALF_UP")
+    calculation = (
+        f"{mg_per_kg_planned.normalize():f} mg/kg x {basis_kg.normalize():f} kg "
+        f"({basis} weight) = {calculated} mg"
+    )
+    dose = session.dose_mg if weight_kg is None or session.dose_changed_by_id else calculated
+    preparation = administered = None
+    if dose is not None and dose > 0:
+        preparation = iv_preparation(
+            dose_mg=dose,
+            minutes=course.infusion_minutes or infusion_minutes(course.protocol.data),
+            bag_ml=rules.bag_ml,
+            stock_mg_per_ml=stock_mg_per_ml or rules.stock_mg_per_ml,
+        )
+    rate = session.pump_rate_ml_per_h or (preparation.rate_ml_per_h if preparation else None)
+    if preparation is not None and session.dosing_started_at is not None and rate is not None:
+        run = minutes_running(
+            [InfusionStep(e.kind, e.at) for e in events if e.kind != "device"],
+            until=session.dosing_ended_at or now or timezone.now(),
+        )
+        administered = iv_administered(
+            preparation=preparation,
+            drawn_ml=session.amount_drawn_ml,
+            rate_ml_per_h=rate,
+            minutes=run,
+        )
+    return TodaysDose(
+        dose_mg=dose,
+        calculated_mg=calculated,
+        calculation=calculation,
+        basis_weight_kg=basis_kg,
+        weight_basis=basis,
+        mg_per_kg=(dose / basis_kg).quantize(Decimal("0.01")) if dose else None,
+        preparation=preparation,
+        pump_rate_ml_per_h=rate,
+        administered=administered,
+        **common,
+    )
+
+
 def esketamine_gate(course: Any, location: Any) -> list[str]:
     """Spravato REMS: no esketamine session for a patient not enrolled or at a setting not
     certified (clinical-reference.md section 6)."""
@@ -226,29 +415,80 @@ def esketamine_gate(course: Any, location: Any) -> list[str]:
     return problems
 
 
-def presession_questionnaires(session: TreatmentSession) -> list[tuple[str, Any]]:
-    """The protocol's before-each-session questionnaires, each with today's response (or
-    None): the pre-checks show what is done and what still needs sending."""
+@dataclass(frozen=True)
+class QuestionnaireCheck:
+    """A questionnaire the protocol wants before dosing, with the latest answer in time."""
+
+    title: str
+    rule: QuestionnaireRule
+    response: Any  # measures.AssessmentResponse or None
+    since: date
+
+    @property
+    def blocks(self) -> bool:
+        return self.rule.hard_stop and self.response is None
+
+    @property
+    def window_text(self) -> str:
+        if self.rule.within_days == 0:
+            return "today"
+        return f"within {self.rule.within_days} day{'s' if self.rule.within_days > 1 else ''}"
+
+    @property
+    def problem(self) -> str:
+        return (
+            f"{self.title} is not done {self.window_text}: this protocol needs it before "
+            "dosing. Send the questionnaire link or enter it with the patient."
+        )
+
+
+def presession_questionnaires(
+    session: TreatmentSession, rules: SessionRules | None = None
+) -> list[QuestionnaireCheck]:
+    """The protocol's pre-dose questionnaires (safety_limits.predose_questionnaires), each
+    with the patient's latest answer within its window before the treatment day: the
+    pre-checks show what is done, and a hard stop blocks dosing until it is."""
     from ketaclinic.clinical.scoring import get_instrument
     from ketaclinic.measures.models import AssessmentResponse
 
-    keys = [
-        entry["instrument"]
-        for entry in session.course.protocol.data.get("measurement_schedule", [])
-        if entry.get("when") == "before_each_session"
-    ]
-    start, _end = day_bounds(session.location, session.treatment_date)
+    rules = rules or session_rules(session.course.protocol)
+    checks = rules.limits.questionnaires
+    if not checks:
+        return []
+    day = session.treatment_date
+    earliest = day - timedelta(days=max(rule.within_days for rule in checks))
+    start, _end = day_bounds(session.location, earliest)
     latest: dict[str, Any] = {}
     for response in AssessmentResponse.objects.filter(
-        patient=session.patient, instrument_key__in=keys, completed_at__gte=start
+        patient=session.patient,
+        instrument_key__in=[rule.instrument for rule in checks],
+        completed_at__gte=start,
     ).order_by("completed_at"):
         latest[response.instrument_key] = response
-    return [(get_instrument(key).title, latest.get(key)) for key in keys]
+    result = []
+    for rule in checks:
+        since = day - timedelta(days=rule.within_days)
+        response = latest.get(rule.instrument)
+        if (
+            response is not None
+            and timezone.localtime(response.completed_at, session.location.tz).date() < since
+        ):
+            response = None
+        result.append(
+            QuestionnaireCheck(
+                title=get_instrument(rule.instrument).title,
+                rule=rule,
+                response=response,
+                since=since,
+            )
+        )
+    return result
 
 
-def session_draws(session: TreatmentSession) -> list[Any]:
-    """The register's draws for this session, each with `unaccounted_ml` and the volume the
-    dose needs (`dose_ml`, from the container's strength)."""
+def session_draws(session: TreatmentSession, dose: TodaysDose | None = None) -> list[Any]:
+    """The register's draws for this session, each with `unaccounted_ml` and `given_ml`,
+    what the patient received as a volume of the container's stock (todays_dose: the minutes
+    the pump ran, or the devices given), never more than was drawn."""
     from ketaclinic.register.models import EntryKind, LedgerEntry
     from ketaclinic.register.services import draw_unaccounted_ml
 
@@ -260,8 +500,9 @@ def session_draws(session: TreatmentSession) -> list[Any]:
     for draw in draws:
         draw.unaccounted_ml = draw_unaccounted_ml(draw)
         strength = draw.container.product.strength_mg_per_ml
-        dose_ml = (session.dose_mg or 0) / strength if strength else 0
-        draw.dose_ml = min(draw.amount_ml, dose_ml).quantize(Decimal("0.001"))
+        given = todays_dose(session, stock_mg_per_ml=strength) if dose is None else dose
+        draw.given_ml = min(draw.amount_ml, given.given_stock_ml(strength))
+        draw.wasted_ml = draw.amount_ml - draw.given_ml
     return draws
 
 
@@ -285,6 +526,9 @@ def witness_candidates(session: TreatmentSession, actor: Any) -> list[Any]:
 
 @dataclass(frozen=True)
 class SessionChart:
+    """Everything charted on a session. `vitals`, `scores` and the observations include the
+    entries struck through (shown crossed out); the rules read only those that count."""
+
     vitals: list[VitalSign]
     scores: list[SessionScore]
     alerts: list[SessionAlert]
@@ -297,31 +541,63 @@ class SessionChart:
     assessment: DischargeAssessment | None
     next_due: datetime | None
     overdue: bool
+    dose: TodaysDose
+    recheck: RecheckPrompt | None
+
+    @property
+    def counted_vitals(self) -> list[VitalSign]:
+        return [v for v in self.vitals if not v.is_struck]
+
+    @property
+    def struck(self) -> list[Any]:
+        """Every entry struck through, in time order (the chart's corrections)."""
+        entries = [
+            *self.vitals,
+            *self.scores,
+            *self.side_effects,
+            *self.interventions,
+            *self.adverse_events,
+        ]
+        return sorted((e for e in entries if e.is_struck), key=lambda e: (e.taken_at, e.pk))
 
 
 def session_chart(session: TreatmentSession, now: datetime) -> SessionChart:
-    vitals = list(session.vital_signs.select_related("recorded_by"))
-    scores = list(session.scores.select_related("recorded_by"))
+    vitals = list(session.vital_signs.select_related("recorded_by", "struck_by"))
+    scores = list(session.scores.select_related("recorded_by", "struck_by"))
+    counted_vitals = [v for v in vitals if not v.is_struck]
+    counted_scores = [s for s in scores if not s.is_struck]
     alerts = list(session.alerts.select_related("acknowledged_by"))
     open_alerts = [a for a in alerts if a.is_open]
+    events = list(session.dosing_events.select_related("recorded_by"))
+    t = session_rules(session.course.protocol).thresholds
+    in_session = session.status in (
+        SessionStatus.DOSING,
+        SessionStatus.MONITORING,
+        SessionStatus.READY,
+    )
     assessment = None
-    if session.dosing_started_at is not None:
-        assessment = assessment_from(session, vitals, scores, len(open_alerts), now)
+    if session.dosing_started_at is not None and session.discharged_at is None:
+        assessment = assessment_from(session, counted_vitals, counted_scores, len(open_alerts), now)
     due, overdue = None, False
-    if session.status in (SessionStatus.DOSING, SessionStatus.MONITORING, SessionStatus.READY):
+    if in_session:
         due, overdue = next_reading_due(
             dosing_started_at=session.dosing_started_at,
-            last_reading_at=max((v.taken_at for v in vitals if not v.predose), default=None),
+            last_reading_at=max(
+                (v.taken_at for v in counted_vitals if not v.predose), default=None
+            ),
             now=now,
-            t=session_rules(session.course.protocol).thresholds,
+            t=t,
             dosing_ended_at=session.dosing_ended_at,
         )
+    recheck = None
+    if session.is_open:
+        recheck = bp_recheck_prompt([v.as_reading() for v in counted_vitals], t, now)
     return SessionChart(
         vitals=vitals,
         scores=scores,
         alerts=alerts,
         open_alerts=open_alerts,
-        events=list(session.dosing_events.select_related("recorded_by")),
+        events=events,
         side_effects=list(session.side_effects.all()),
         interventions=list(session.interventions.all()),
         adverse_events=list(session.adverse_events.all()),
@@ -329,6 +605,8 @@ def session_chart(session: TreatmentSession, now: datetime) -> SessionChart:
         assessment=assessment,
         next_due=due,
         overdue=overdue,
+        dose=todays_dose(session, now=now, events=events),
+        recheck=recheck,
     )
 
 
@@ -346,6 +624,51 @@ def _register_lines(session: TreatmentSession) -> list[str]:
         f"{e.actor_name}" + (f", witness {e.witness.display_name}" if e.witness else "")
         for e in entries
     ]
+
+
+def _struck_text(entry: Any, session: TreatmentSession) -> str:
+    if not entry.is_struck:
+        return ""
+    who = entry.struck_by.display_name if entry.struck_by_id else "--"
+    return (
+        f" [STRUCK THROUGH {_local(entry.struck_at, session)} by {who}: {entry.strike_reason};"
+        " not counted]"
+    )
+
+
+def _dose_line(session: TreatmentSession, dose: TodaysDose) -> str:
+    text = f"Dose: {dose.dose_mg} mg (planned {dose.planned_mg} mg"
+    if dose.calculation:
+        text += f"; calculated {dose.calculation}"
+    text += ")"
+    if dose.change_reason:
+        text += f", changed by {dose.changed_by}: {dose.change_reason}"
+    if dose.mg_per_kg is not None:
+        text += f"; {dose.mg_per_kg} mg/kg"
+    if dose.preparation is not None:
+        text += f"; {dose.preparation.text}"
+    if session.lot_number:
+        text += f"; lot {session.lot_number}"
+    if session.amount_drawn_ml:
+        text += f"; {session.amount_drawn_ml} mL drawn"
+    if session.pump_rate_ml_per_h:
+        text += f"; pump set at {session.pump_rate_ml_per_h} mL/h"
+    return text + "."
+
+
+def _given_line(dose: TodaysDose) -> str:
+    if dose.administered is not None:
+        given = dose.administered
+        return (
+            f"Given: {given.mg} mg ({given.percent_of_bag}% of the bag; the pump ran "
+            f"{given.minutes_running.quantize(Decimal('0.1'))} min)."
+        )
+    if dose.devices is not None and dose.devices_given:
+        return (
+            f"Given: {dose.devices_given} of {dose.devices.devices} devices "
+            f"({dose.given_mg.normalize():f} mg)."
+        )
+    return ""
 
 
 def note_compose(session: TreatmentSession) -> str:
@@ -368,19 +691,13 @@ def note_compose(session: TreatmentSession) -> str:
             if session.prechecks_at
             else "not recorded."
         ),
-        f"Dose: {session.dose_mg} mg (planned {session.planned_dose_mg} mg)"
-        + (
-            f", changed by the prescriber: {session.dose_change_reason}"
-            if session.dose_change_reason
-            else ""
-        )
-        + (f"; lot {session.lot_number}" if session.lot_number else "")
-        + (f"; {session.amount_drawn_ml} mL drawn" if session.amount_drawn_ml else "")
-        + (f"; pump {session.pump_rate_ml_per_h} mL/h" if session.pump_rate_ml_per_h else "")
-        + ".",
+        _dose_line(session, chart.dose),
         f"Dosing: {_local(session.dosing_started_at, session)} to "
         f"{_local(session.dosing_ended_at, session)}.",
     ]
+    given = _given_line(chart.dose)
+    if given:
+        lines.append(given)
     for event in chart.events:
         reason = f" ({event.reason})" if event.reason else ""
         device = f" {event.device_number}" if event.device_number else ""
@@ -392,15 +709,17 @@ def note_compose(session: TreatmentSession) -> str:
     for v in chart.vitals:
         late = " [entered late]" if v.is_late else ""
         pre = " pre-dose" if v.predose else ""
+        confirmed = " [unusual value confirmed]" if v.confirmed else ""
         lines.append(
             f"  {_local(v.taken_at, session)}{pre} BP {v.bp_text or '--'}, HR "
             f"{v.heart_rate or '--'}, SpO2 {v.spo2 or '--'}, RR {v.respiratory_rate or '--'}"
-            f"{late}"
+            f"{late}{confirmed}{_struck_text(v, session)}"
         )
     if chart.scores:
         lines += ["", "Sedation and dissociation:"]
         lines += [
             f"  {_local(s.taken_at, session)} {s.get_instrument_display()}: {s.score}"
+            f"{_struck_text(s, session)}"
             for s in chart.scores
         ]
     for title, items, text in (
@@ -430,7 +749,16 @@ def note_compose(session: TreatmentSession) -> str:
     ):
         if items:
             lines += ["", f"{title}:"]
-            lines += [f"  {_local(e.taken_at, session)} {text(e)}" for e in items]
+            lines += [
+                f"  {_local(e.taken_at, session)} {text(e)}{_struck_text(e, session)}"
+                for e in items
+            ]
+    if chart.struck:
+        lines += ["", "Corrections (struck through as entered in error; kept, not counted):"]
+        lines += [
+            f"  {_local(e.taken_at, session)} {e._meta.verbose_name}: {e}{_struck_text(e, session)}"
+            for e in chart.struck
+        ]
     if chart.alerts:
         lines += ["", "Alerts:"]
         for a in chart.alerts:
@@ -470,7 +798,8 @@ def rems_facts(session: TreatmentSession) -> RemsFacts:
     patient = session.patient
     location = session.location
     course = session.course
-    vitals = [v for v in session.vital_signs.all() if v.systolic is not None]
+    counted = list(session.vital_signs.counted())
+    vitals = [v for v in counted if v.systolic is not None]
     first_device = session.dosing_started_at
     predose = [v for v in vitals if first_device is None or v.taken_at < first_device]
     after = [v for v in vitals if first_device is not None and v.taken_at >= first_device]
@@ -478,9 +807,9 @@ def rems_facts(session: TreatmentSession) -> RemsFacts:
     def bp(v: VitalSign) -> BloodPressure:
         return BloodPressure(at=v.taken_at, systolic=v.systolic or 0, diastolic=v.diastolic or 0)
 
-    scores = list(session.scores.all())
-    effects = list(session.side_effects.all())
-    adverse = list(session.adverse_events.all())
+    scores = list(session.scores.counted())
+    effects = list(session.side_effects.counted())
+    adverse = list(session.adverse_events.counted())
     spo2_floor = session_rules(course.protocol).thresholds.spo2_floor
     first_treatment = (
         not TreatmentSession.objects.filter(
@@ -527,7 +856,7 @@ def rems_facts(session: TreatmentSession) -> RemsFacts:
         )
         or any(e.kind == "dissociation_distress" for e in effects),
         respiratory_depression=any(e.kind == "respiratory_depression" for e in effects)
-        or any(v.spo2 is not None and v.spo2 < spo2_floor for v in session.vital_signs.all()),
+        or any(v.spo2 is not None and v.spo2 < spo2_floor for v in counted),
         serious_adverse_event=bool(serious),
         adverse_event_description="; ".join(e.description for e in serious),
     )
@@ -600,6 +929,7 @@ class BoardRow:
     overdue: bool
     open_alerts: list[SessionAlert]
     assessment: DischargeAssessment | None
+    recheck: RecheckPrompt | None = None
 
     @property
     def unmet_count(self) -> int:
@@ -628,10 +958,16 @@ def board_sessions(location: Location, day: date) -> list[TreatmentSession]:
         TreatmentSession.objects.filter(location=location)
         .filter(Q(scheduled_at__gte=start, scheduled_at__lt=end) | Q(status__in=ACTIVE_STATUSES))
         .select_related("patient", "course__protocol", "location", "planned_session")
-        .annotate(last_vitals_at=Max("vital_signs__taken_at", filter=Q(vital_signs__predose=False)))
+        .annotate(
+            last_vitals_at=Max(
+                "vital_signs__taken_at",
+                filter=Q(vital_signs__predose=False, vital_signs__struck_at__isnull=True),
+            )
+        )
         .prefetch_related(
-            "vital_signs",
-            "scores",
+            # Only what counts: an entry struck through is not read by the rules.
+            Prefetch("vital_signs", queryset=VitalSign.objects.counted()),
+            Prefetch("scores", queryset=SessionScore.objects.counted()),
             Prefetch(
                 "alerts",
                 queryset=SessionAlert.objects.filter(acknowledged_at__isnull=True),
@@ -691,6 +1027,9 @@ def board_rows(
         phase = session.get_status_display()
         if session.status == SessionStatus.MONITORING and assessment and assessment.ready:
             phase = SessionStatus.READY.label
+        recheck = None
+        if session.is_open:
+            recheck = bp_recheck_prompt([v.as_reading() for v in vitals], rules.thresholds, now)
         rows.append(
             BoardRow(
                 chair=session.chair,
@@ -702,6 +1041,7 @@ def board_rows(
                 overdue=overdue,
                 open_alerts=alerts,
                 assessment=assessment,
+                recheck=recheck,
             )
         )
     rows += [

@@ -18,14 +18,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import signature_password_check
 from ketaclinic.audit.models import AuditAction, AuditEntry
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
 from ketaclinic.charting.models import (
     ACTIVE_STATUSES,
+    FINISHED_STATUSES,
     AdverseEvent,
     DosingEvent,
     Intervention,
+    LateEntry,
     NoteAddendum,
     NoteCosignature,
     PregnancyTest,
@@ -47,32 +50,63 @@ from ketaclinic.charting.selectors import (
     note_compose,
     reading_alerts,
     rems_form,
+    todays_dose,
 )
-from ketaclinic.clinical.dosing import (
-    DosingInputError,
-    WeightBasis,
-    esketamine_dose,
-    iv_ketamine_dose,
-)
+from ketaclinic.clinical.dosing import esketamine_dose
 from ketaclinic.clinical.monitoring import (
     AlertKind,
     VitalReading,
     overdue_alert,
 )
 from ketaclinic.clinical.rems import CONCOMITANT_CLASSES
-from ketaclinic.patients.models import BodyMeasurement, Medication
+from ketaclinic.clinical.safety_limits import (
+    Finding,
+    Level,
+    check_drawn_volume,
+    check_entry_time,
+    check_esketamine_dose,
+    check_in_problems,
+    check_iv_dose,
+    check_pump_rate,
+    check_vitals,
+)
+from ketaclinic.patients.models import Medication
 from ketaclinic.patients.services import require_patient_access
 from ketaclinic.register.models import Container
 from ketaclinic.register.services import draw_for_session
-from ketaclinic.treatment.protocol_data import infusion_minutes
+from ketaclinic.treatment.protocol_data import (
+    allowed_mg_per_kg,
+    esketamine_allowed_mg,
+    esketamine_step_mg,
+    max_mg_per_kg,
+)
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
-    from ketaclinic.treatment.models import PlannedSession
+    from ketaclinic.treatment.models import PlannedSession, TreatmentCourse
 
-# Late entry: a reading's time may be set back this far at most (the session's own span).
-MAX_LATE_ENTRY = timedelta(hours=12)
 CONCOMITANT_KEYS = frozenset(key for key, _ in CONCOMITANT_CLASSES)
+
+
+class ConfirmationNeeded(ValidationError):
+    """The entry is possible but unusual: saved only once the person confirms it. The page
+    shows `findings` and offers to save the same entry again with confirm=True."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = list(findings)
+        super().__init__([f.message for f in self.findings])
+
+
+def _checked(findings: Sequence[Finding], *, confirm: bool) -> list[str]:
+    """Refuse on any refusal; ask for a confirmation of the rest unless given. Returns the
+    codes of what was confirmed (recorded with the entry and in the audit log)."""
+    refused = [f.message for f in findings if f.level == Level.REFUSE]
+    if refused:
+        raise ValidationError(refused)
+    unusual = [f for f in findings if f.level == Level.CONFIRM]
+    if unusual and not confirm:
+        raise ConfirmationNeeded(unusual)
+    return [f.code for f in unusual]
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -121,14 +155,24 @@ def _require(actor: User, session: TreatmentSession, capability: str) -> None:
 
 
 def _taken_at(value: datetime | None, now: datetime, session: TreatmentSession) -> datetime:
+    """When something charted happened: now, or a late entry's time, which may not be in the
+    future, before check-in or beyond the protocol's late-entry hours."""
     if value is None:
         return now
     if timezone.is_naive(value):
         value = timezone.make_aware(value, session.location.tz)
-    if value > now + timedelta(minutes=1):
-        raise ValidationError("The time is in the future. Enter the time it was taken.")
-    if value < now - MAX_LATE_ENTRY:
-        raise ValidationError("The time is more than 12 hours ago: check the date and time.")
+    limits = session_rules(session.course.protocol).limits
+    _checked(
+        check_entry_time(
+            taken_at=timezone.localtime(value, session.location.tz),
+            now=now,
+            checked_in_at=timezone.localtime(session.checked_in_at, session.location.tz)
+            if session.checked_in_at
+            else None,
+            limits=limits,
+        ),
+        confirm=False,
+    )
     return value
 
 
@@ -158,9 +202,26 @@ def session_check_in(
         problems = esketamine_gate(course, location)
         if problems:
             raise ValidationError(" ".join(problems) + " The session cannot start.")
+    rules = session_rules(course.protocol)
     with transaction.atomic():
         if TreatmentSession.objects.filter(planned_session=planned).exists():
             raise ValidationError("This session is already checked in.")
+        finished = TreatmentSession.objects.filter(
+            course=course, status__in=FINISHED_STATUSES
+        ).values_list("planned_session_id", flat=True)
+        unfinished = list(
+            course.planned_sessions.filter(number__lt=planned.number)
+            .exclude(pk__in=finished)
+            .values_list("number", flat=True)
+        )
+        problems = check_in_problems(
+            session_day=timezone.localtime(planned.starts_at, location.tz).date(),
+            today=timezone.localdate(timezone=location.tz),
+            rule=rules.limits.check_in,
+            unfinished_earlier=unfinished,
+        )
+        if problems:
+            raise ValidationError(problems)
         if (
             chair is not None
             and TreatmentSession.objects.filter(
@@ -207,41 +268,6 @@ def _create_or_refuse(**fields: Any) -> TreatmentSession:
         ) from None
 
 
-def _dose_for_today(session: TreatmentSession, weight_kg: Decimal) -> tuple[Decimal, str, Any]:
-    """The dose calculator's answer for today's weight (IV), or the devices (esketamine)."""
-    course = session.course
-    if session.is_esketamine:
-        dose = esketamine_dose(dose_mg=int(session.planned_dose_mg))
-        text = (
-            f"{dose.dose_mg} mg: {dose.devices} devices, {dose.sprays} sprays, "
-            f"{dose.minutes_between_devices} min between devices."
-        )
-        return Decimal(dose.dose_mg), text, None
-    height = (
-        BodyMeasurement.objects.filter(patient=session.patient, height_cm__isnull=False)
-        .order_by("-measured_on", "-pk")
-        .values_list("height_cm", flat=True)
-        .first()
-    )
-    sex = session.patient.sex_at_birth
-    dose = iv_ketamine_dose(
-        weight_kg=weight_kg,
-        mg_per_kg=course.mg_per_kg,
-        minutes=course.infusion_minutes or infusion_minutes(course.protocol.data),
-        basis=WeightBasis(course.weight_basis),
-        height_cm=height,
-        sex=sex if sex in ("female", "male") else None,
-    )
-    text = (
-        f"{dose.mg_per_kg} mg/kg x {dose.basis_weight_kg} kg ({dose.weight_basis} weight) "
-        f"= {dose.dose_mg} mg; {dose.drug_volume_ml} mL of {dose.stock_mg_per_ml} mg/mL in a "
-        f"{dose.bag_ml} mL bag at {dose.rate_ml_per_h} mL/h over {dose.minutes} min."
-    )
-    if dose.warnings:
-        text += " " + " ".join(dose.warnings)
-    return dose.dose_mg, text, dose
-
-
 def prechecks_record(
     *,
     actor: User,
@@ -255,17 +281,17 @@ def prechecks_record(
     medication_changes: str,
 ) -> TreatmentSession:
     """Today's weight, food and drink, escort, pregnancy test and medication changes; the
-    dose is recalculated for today's weight (IV) and shown against the planned dose."""
+    dose is recalculated for today's weight (IV) unless a prescriber has changed it, and
+    everything derived from it follows (selectors.todays_dose)."""
     _require(actor, session, "sessions.record")
     rules = session_rules(session.course.protocol)
     if pregnancy_test not in PregnancyTest.values:
         raise ValidationError("Choose the pregnancy test result.")
     if rules.pregnancy_test_each_session and pregnancy_test == PregnancyTest.NOT_REQUIRED:
         raise ValidationError("This protocol asks for a pregnancy test before each session.")
-    try:
-        dose_mg, calculation, dose = _dose_for_today(session, weight_kg)
-    except DosingInputError as error:
-        raise ValidationError(f"The dose cannot be calculated: {error}") from error
+    dose = todays_dose(session, weight_kg=weight_kg)
+    if dose.problem:
+        raise ValidationError(f"The dose cannot be calculated: {dose.problem}")
     with transaction.atomic():
         session = _locked(session, version=version)
         if session.status not in (SessionStatus.CHECKED_IN, SessionStatus.PRECHECKED):
@@ -289,10 +315,7 @@ def prechecks_record(
         session.prechecks_by = actor
         session.prechecks_at = timezone.now()
         if session.dose_changed_by_id is None:
-            session.dose_mg = dose_mg
-        session.dose_calculation = calculation
-        if dose is not None and session.pump_rate_ml_per_h is None:
-            session.pump_rate_ml_per_h = dose.rate_ml_per_h
+            session.dose_mg = dose.calculated_mg if not session.is_esketamine else dose.planned_mg
         _refresh_precheck_status(session, actor)
         _save(
             session,
@@ -307,8 +330,6 @@ def prechecks_record(
                 "prechecks_by",
                 "prechecks_at",
                 "dose_mg",
-                "dose_calculation",
-                "pump_rate_ml_per_h",
             ],
         )
         _audit(actor, session, AuditAction.UPDATE, "treatment_session", step="prechecks")
@@ -327,22 +348,48 @@ def _refresh_precheck_status(session: TreatmentSession, actor: User | None) -> N
     )
 
 
+def _dose_findings(session: TreatmentSession, dose_mg: Decimal) -> list[Finding]:
+    """A new dose against the protocol: IV by mg/kg of today's basis weight (its steps and
+    maximum), esketamine by the label's doses for the patient's age and its 28 mg step."""
+    data = session.course.protocol.data
+    if dose_mg <= 0:
+        return [Finding(Level.REFUSE, "dose_not_positive", "The dose must be more than 0 mg.")]
+    if session.is_esketamine:
+        return check_esketamine_dose(
+            dose_mg=dose_mg,
+            planned_mg=session.planned_dose_mg,
+            allowed_mg=esketamine_allowed_mg(data, age_years=session.patient.age_years),
+            step_mg=esketamine_step_mg(data),
+        )
+    today = todays_dose(session)
+    if today.basis_weight_kg is None:
+        problem = f"The dose cannot be checked: {today.problem}"
+        return [Finding(Level.REFUSE, "dose_no_weight", problem)]
+    return check_iv_dose(
+        dose_mg=dose_mg,
+        basis_weight_kg=today.basis_weight_kg,
+        weight_basis=today.weight_basis,
+        steps_mg_per_kg=allowed_mg_per_kg(data),
+        max_mg_per_kg=max_mg_per_kg(data),
+    )
+
+
 def dose_change(
-    *, actor: User, session: TreatmentSession, dose_mg: Decimal, reason: str
+    *,
+    actor: User,
+    session: TreatmentSession,
+    dose_mg: Decimal,
+    reason: str,
+    confirm: bool = False,
 ) -> TreatmentSession:
-    """A prescriber changes today's dose, with a reason (the planned dose stays on record)."""
+    """A prescriber changes today's dose, with a reason (the planned dose stays on record).
+    Checked against the protocol on every change (refused above its maximum mg/kg or
+    outside the label's esketamine doses; a dose off the protocol's steps is confirmed);
+    the volume and pump rate follow from the new dose (selectors.todays_dose)."""
     _require(actor, session, "sessions.prescribe")
     if not reason.strip():
         raise ValidationError("Give the reason for changing the dose.")
-    if dose_mg <= 0:
-        raise ValidationError("The dose must be more than 0 mg.")
-    if session.is_esketamine:
-        try:
-            esketamine_dose(dose_mg=int(dose_mg))
-        except DosingInputError as error:
-            raise ValidationError(str(error)) from error
-        if dose_mg != int(dose_mg):
-            raise ValidationError("Esketamine doses are whole devices of 28 mg.")
+    confirmed = _checked(_dose_findings(session, dose_mg), confirm=confirm)
     with transaction.atomic():
         session = _locked(session)
         if session.dosing_started_at is not None:
@@ -361,6 +408,7 @@ def dose_change(
             step="dose_change",
             previous_mg=previous,
             dose_mg=dose_mg,
+            confirmed=confirmed,
         )
     return session
 
@@ -379,12 +427,15 @@ def dosing_record(
     amount_drawn_ml: Decimal | None = None,
     pump_rate_ml_per_h: Decimal | None = None,
     container: Container | None = None,
+    confirm: bool = False,
 ) -> DosingEvent:
     """Start, pause, resume or stop the infusion, or give the next esketamine device.
 
     Where the controlled-substance register holds stock of the drug at the location, the
     start draws from a chosen container in the same transaction (IV: the volume drawn;
-    esketamine: the whole kit), and the lot is the container's."""
+    esketamine: the whole kit), and the lot is the container's. An IV start checks the
+    pump rate against the rate computed for today's dose (refused far off, confirmed a
+    little off; clinical.safety_limits) and the volume drawn against the dose's volume."""
     _require(actor, session, "sessions.record")
     now = timezone.now()
     with transaction.atomic():
@@ -396,6 +447,7 @@ def dosing_record(
         last = events[-1] if events else None
         fields: list[str] = []
         device_number = None
+        confirmed: list[str] = []
         if kind in (DosingEvent.Kind.START, DosingEvent.Kind.DEVICE) and not events:
             blockers = dosing_blockers(session)
             if blockers:
@@ -417,6 +469,24 @@ def dosing_record(
                     raise ValidationError("Record the volume drawn (mL).")
                 if pump_rate_ml_per_h is None or pump_rate_ml_per_h <= 0:
                     raise ValidationError("Record the pump rate (mL/h).")
+                strength = container.product.strength_mg_per_ml if container else None
+                preparation = todays_dose(session, stock_mg_per_ml=strength).preparation
+                if preparation is None:
+                    raise ValidationError("Today's dose is not set.")
+                confirmed = _checked(
+                    [
+                        *check_pump_rate(
+                            entered_ml_per_h=pump_rate_ml_per_h,
+                            computed_ml_per_h=preparation.rate_ml_per_h,
+                            bag_ml=preparation.bag_ml,
+                            limits=rules.limits,
+                        ),
+                        *check_drawn_volume(
+                            drawn_ml=amount_drawn_ml, dose_volume_ml=preparation.drug_volume_ml
+                        ),
+                    ],
+                    confirm=confirm,
+                )
                 session.amount_drawn_ml = amount_drawn_ml
                 session.pump_rate_ml_per_h = pump_rate_ml_per_h
                 fields += ["amount_drawn_ml", "pump_rate_ml_per_h"]
@@ -494,7 +564,15 @@ def dosing_record(
         )
         _refresh_alerts(session, now)
         _save(session, fields)
-        _audit(actor, session, AuditAction.CREATE, "dosing_event", kind=kind, at=when)
+        _audit(
+            actor,
+            session,
+            AuditAction.CREATE,
+            "dosing_event",
+            kind=kind,
+            at=when,
+            confirmed=confirmed,
+        )
     return event
 
 
@@ -511,8 +589,12 @@ def vitals_record(
     spo2: int | None,
     respiratory_rate: int | None,
     taken_at: datetime | None = None,
+    confirm: bool = False,
 ) -> VitalSign:
-    """One set of vital signs; alerts are re-evaluated over the whole session at once."""
+    """One set of vital signs; alerts are re-evaluated over the whole session at once.
+
+    Each value is checked against the protocol's ranges (clinical.safety_limits): outside
+    its plausible range it is refused, outside the usual range it needs a confirmation."""
     _require(actor, session, "sessions.record")
     now = timezone.now()
     values = {
@@ -526,6 +608,8 @@ def vitals_record(
         raise ValidationError("Enter at least one vital sign.")
     if (systolic is None) != (diastolic is None):
         raise ValidationError("Enter both systolic and diastolic BP, or neither.")
+    limits = session_rules(session.course.protocol).limits
+    confirmed = _checked(check_vitals(values, limits), confirm=confirm)
     with transaction.atomic():
         session = _locked(session)
         _require_open(session)
@@ -538,7 +622,12 @@ def vitals_record(
         if predose and systolic is None:
             raise ValidationError("A pre-dose reading needs the blood pressure.")
         reading = VitalSign.objects.create(
-            session=session, predose=predose, taken_at=when, recorded_by=actor, **values
+            session=session,
+            predose=predose,
+            taken_at=when,
+            recorded_by=actor,
+            confirmed=confirmed,
+            **values,
         )
         _refresh_alerts(session, now)
         if predose:
@@ -551,6 +640,7 @@ def vitals_record(
             "vital_sign",
             reading=reading.pk,
             late=reading.is_late,
+            confirmed=confirmed,
         )
     return reading
 
@@ -610,6 +700,54 @@ def observation_record(
     return entry
 
 
+STRIKABLE = (VitalSign, SessionScore, SideEffect, Intervention, AdverseEvent)
+
+
+def entry_strike(
+    *, actor: User, session: TreatmentSession, entry: LateEntry, reason: str
+) -> LateEntry:
+    """Strike a charted reading, score or observation through as entered in error: by the
+    person who charted it or a nurse, with a reason, until the note is signed (afterwards
+    only addenda). The entry stays on the chart, crossed out, and in the note's history;
+    it no longer counts towards alerts, the pre-dose baseline or discharge, which are
+    re-evaluated at once. Alerts already raised stay until a person acknowledges them."""
+    _require(actor, session, "sessions.record")
+    if not isinstance(entry, STRIKABLE) or entry.session_id != session.pk:
+        raise ValueError(f"not an entry of this session: {entry!r}")
+    if not reason.strip():
+        raise ValidationError("Say why it is struck through (e.g. 'typed 20 for 80').")
+    if entry.recorded_by_id != actor.pk and actor.role != Role.NURSE:
+        raise PermissionDenied("Only the person who charted it, or a nurse, can strike it out.")
+    now = timezone.now()
+    with transaction.atomic():
+        session = _locked(session)
+        if SessionNote.objects.filter(session=session).exists():
+            raise ValidationError(
+                "The note is signed: nothing on it changes. Add an addendum instead."
+            )
+        struck = (
+            type(entry)
+            .objects.filter(pk=entry.pk, struck_at__isnull=True)
+            .update(struck_at=now, struck_by=actor, strike_reason=reason.strip())
+        )
+        if not struck:
+            raise ValidationError("This entry is already struck through.")
+        _refresh_alerts(session, now)
+        _refresh_precheck_status(session, actor)
+        _save(session, [])
+        _audit(
+            actor,
+            session,
+            AuditAction.UPDATE,
+            entry._meta.model_name,
+            entry=entry.pk,
+            struck_through=reason.strip(),
+            original=str(entry),
+        )
+    entry.refresh_from_db()
+    return entry
+
+
 # --- alerts ----------------------------------------------------------------------------
 
 
@@ -618,8 +756,8 @@ def _refresh_alerts(session: TreatmentSession, now: datetime) -> list[SessionAle
     not stored yet (matched by kind and time, so re-evaluating never duplicates one)."""
     rules = session_rules(session.course.protocol)
     t = rules.thresholds
-    vitals = list(session.vital_signs.all())
-    found = reading_alerts(vitals, list(session.scores.all()), session.dosing_started_at, t)
+    vitals = list(session.vital_signs.counted())
+    found = reading_alerts(vitals, list(session.scores.counted()), session.dosing_started_at, t)
     overdue_open = session.alerts.filter(
         kind=AlertKind.READING_OVERDUE, acknowledged_at__isnull=True
     ).exists()
@@ -785,8 +923,8 @@ def session_discharge(
             # Every criterion held before anyone saved anything that noticed: the patient was
             # ready once the observation time and the last reading or score were in.
             moments = [assessment.earliest_time or now]
-            moments += [v.taken_at for v in session.vital_signs.filter(predose=False)]
-            moments += [s.taken_at for s in session.scores.all()]
+            moments += [v.taken_at for v in session.vital_signs.counted().filter(predose=False)]
+            moments += [s.taken_at for s in session.scores.counted()]
             session.ready_at = min(max(moments), now)
         session.discharged_at = now
         session.discharged_by = actor
@@ -845,6 +983,46 @@ def session_cancel(*, actor: User, planned: PlannedSession, reason: str) -> Trea
                 planned_dose_mg=planned.planned_dose_mg,
             )
         return _end(actor, session, SessionStatus.CANCELLED, reason, capability="sessions.check_in")
+
+
+def course_sessions_cancel(*, actor: User, course: TreatmentCourse, reason: str) -> int:
+    """The course ended (treatment.signals.course_ended): cancel each of its planned
+    sessions not yet started, with the course's reason; refused while one is in progress.
+    Returns how many were cancelled."""
+    in_progress = TreatmentSession.objects.filter(
+        course=course,
+        status__in=(SessionStatus.DOSING, SessionStatus.MONITORING, SessionStatus.READY),
+    ).first()
+    if in_progress is not None:
+        raise ValidationError(
+            f"Session {in_progress.planned_session.number} of this course is in progress: "
+            "finish it (discharge or stop it early) before ending the course."
+        )
+    text = f"Course ended: {reason}"
+    started = TreatmentSession.objects.filter(course=course).exclude(
+        status__in=(SessionStatus.CHECKED_IN, SessionStatus.PRECHECKED)
+    )
+    cancelled = 0
+    for planned in course.planned_sessions.exclude(
+        pk__in=started.values("planned_session_id")
+    ).order_by("number"):
+        session = TreatmentSession.objects.filter(planned_session=planned).first()
+        if session is None:
+            session = TreatmentSession.objects.create(
+                planned_session=planned,
+                course=course,
+                patient=course.patient,
+                location=course.location,
+                route=course.protocol.route,
+                scheduled_at=planned.starts_at,
+                planned_dose_mg=planned.planned_dose_mg,
+            )
+        session.end_reason = text
+        _move(session, SessionStatus.CANCELLED, actor=actor, reason=text)
+        _save(session, ["end_reason"])
+        _audit(actor, session, AuditAction.UPDATE, "treatment_session", step="cancelled")
+        cancelled += 1
+    return cancelled
 
 
 def _end(

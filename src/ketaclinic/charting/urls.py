@@ -25,6 +25,7 @@ urlpatterns = [
     path(SESSION + "side-effects/", views.side_effect, name="side_effect"),
     path(SESSION + "interventions/", views.intervention, name="intervention"),
     path(SESSION + "adverse-events/", views.adverse_event, name="adverse_event"),
+    path(SESSION + "entries/<str:kind>/<int:entry_id>/strike/", views.strike, name="entry_strike"),
     path(
         SESSION + "alerts/<int:session_alert_id>/acknowledge/",
         views.alert_acknowledge,

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -35,9 +35,11 @@ from ketaclinic.charting.models import (
     Intervention,
     SessionAlert,
     SessionNote,
+    SessionScore,
     SessionStatus,
     SideEffect,
     TreatmentSession,
+    VitalSign,
 )
 from ketaclinic.charting.rems_pdf import rems_form_pdf
 from ketaclinic.charting.rules import session_rules
@@ -141,7 +143,8 @@ def cancel(request: HttpRequest, patient: Patient, planned_id: int) -> HttpRespo
 def _chart_svg(session: TreatmentSession, chart: Any) -> str:
     t = session_rules(session.course.protocol).thresholds
     # From the first thing charted (late entries can precede check-in) to discharge or now.
-    moments = [v.taken_at for v in chart.vitals] + [e.at for e in chart.events]
+    vitals = chart.counted_vitals  # a struck reading is not drawn
+    moments = [v.taken_at for v in vitals] + [e.at for e in chart.events]
     start = min([session.checked_in_at or session.scheduled_at, *moments])
     end = session.discharged_at or max([timezone.now(), *moments])
     return session_chart_svg(
@@ -154,7 +157,7 @@ def _chart_svg(session: TreatmentSession, chart: Any) -> str:
                 spo2=v.spo2,
                 late=v.is_late,
             )
-            for v in chart.vitals
+            for v in vitals
         ],
         start=start,
         end=end,
@@ -186,6 +189,7 @@ def _live_context(request: HttpRequest, session: TreatmentSession) -> dict[str, 
         "now": now,
         "vitals_form": forms.VitalsForm(tz=_tz(session)),
         "ack_form": forms.AcknowledgeForm(),
+        "note_signed": SessionNote.objects.filter(session=session).exists(),
     }
 
 
@@ -286,11 +290,42 @@ def live(request: HttpRequest, patient: Patient, session: TreatmentSession) -> H
     return render(request, "charting/_live.html", _live_context(request, session))
 
 
+def _resubmitted_fields(request: HttpRequest) -> list[tuple[str, str]]:
+    """What was posted, to post again with the confirmation (never a password)."""
+    return [
+        (name, value)
+        for name, values in request.POST.lists()
+        for value in values
+        if name not in ("csrfmiddlewaretoken", "confirm") and "password" not in name
+    ]
+
+
+def _confirm_page(
+    request: HttpRequest, session: TreatmentSession, error: services.ConfirmationNeeded
+) -> HttpResponse:
+    """Nothing is saved yet: the entry is unusual. Show why, and offer to save the same
+    entry with the confirmation, or to go back and correct it."""
+    return render(
+        request,
+        "charting/confirm.html",
+        {
+            "session": session,
+            "patient": session.patient,
+            "findings": error.findings,
+            "fields": _resubmitted_fields(request),
+            "action": request.path,
+            "back": _chart_url(session),
+        },
+    )
+
+
 def _act(
     request: HttpRequest, session: TreatmentSession, action: Callable[[], Any], done: str
 ) -> HttpResponse:
     try:
         action()
+    except services.ConfirmationNeeded as unusual:
+        return _confirm_page(request, session, unusual)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -333,7 +368,11 @@ def dose_change(request: HttpRequest, patient: Patient, session: TreatmentSessio
     def save() -> None:
         data = _valid(forms.DoseChangeForm(request.POST))
         services.dose_change(
-            actor=request.user, session=session, dose_mg=data["dose_mg"], reason=data["reason"]
+            actor=request.user,
+            session=session,
+            dose_mg=data["dose_mg"],
+            reason=data["reason"],
+            confirm=data["confirm"],
         )
 
     return _act(request, session, save, "Dose changed.")
@@ -360,6 +399,7 @@ def dosing(request: HttpRequest, patient: Patient, session: TreatmentSession) ->
             amount_drawn_ml=data["amount_drawn_ml"],
             pump_rate_ml_per_h=data["pump_rate_ml_per_h"],
             container=container,
+            confirm=data["confirm"],
         )
 
     return _act(request, session, save, "Recorded.")
@@ -371,6 +411,7 @@ def vitals(request: HttpRequest, patient: Patient, session: TreatmentSession) ->
     """Saved without a page reload: htmx swaps the live panel; plain POST redirects."""
     form = forms.VitalsForm(request.POST, tz=_tz(session))
     error = ""
+    unusual = None
     try:
         data = _valid(form)
         services.vitals_record(
@@ -379,9 +420,14 @@ def vitals(request: HttpRequest, patient: Patient, session: TreatmentSession) ->
             taken_at=form.taken_at(),
             **{k: v for k, v in data.items() if k != "taken_time"},
         )
+    except services.ConfirmationNeeded as needed:
+        unusual = needed
+        error = " ".join(needed.messages)
     except ValidationError as problem:
         error = " ".join(problem.messages)
     if not request.htmx:
+        if unusual is not None:
+            return _confirm_page(request, session, unusual)
         if error:
             messages.error(request, error)
         return redirect(_chart_url(session))
@@ -390,6 +436,8 @@ def vitals(request: HttpRequest, patient: Patient, session: TreatmentSession) ->
     if error:
         context["vitals_form"] = form
         context["vitals_error"] = error
+        if unusual is not None:
+            context["vitals_confirm"] = _resubmitted_fields(request)
     else:
         context["vitals_saved"] = True
     # 200 either way so htmx swaps in the message; the trigger tells the page to clear the
@@ -477,6 +525,34 @@ def _observation(kind: str) -> Callable[..., HttpResponse]:
 side_effect = _observation("side-effect")
 intervention = _observation("intervention")
 adverse_event = _observation("adverse-event")
+
+STRIKABLE_ENTRIES = {
+    "vital-sign": VitalSign,
+    "score": SessionScore,
+    "side-effect": SideEffect,
+    "intervention": Intervention,
+    "adverse-event": AdverseEvent,
+}
+
+
+@session_page("sessions.record", "entry_strike")
+@require_POST
+def strike(
+    request: HttpRequest, patient: Patient, session: TreatmentSession, kind: str, entry_id: int
+) -> HttpResponse:
+    """Strike one charted entry through as entered in error, with the reason."""
+    model = STRIKABLE_ENTRIES.get(kind)
+    if model is None:
+        raise Http404("No such kind of entry")
+    entry = get_object_or_404(model, pk=entry_id, session=session)
+
+    def save() -> None:
+        data = _valid(forms.StrikeForm(request.POST))
+        services.entry_strike(
+            actor=request.user, session=session, entry=entry, reason=data["reason"]
+        )
+
+    return _act(request, session, save, "Struck through: it stays on the chart, not counted.")
 
 
 @session_page("sessions.record", "alert_acknowledge")

@@ -30,7 +30,7 @@ MEASURED_PATIENTS = 300
 WEEKS = 16
 
 
-def _answers(
+def answers_summing_to(
     rng: random.Random, instrument: Instrument, total: int, keep_zero: Sequence[int] = ()
 ) -> list[int]:
     """Item answers that add up to `total`, spread at random over the items."""
@@ -46,7 +46,7 @@ def _answers(
     return answers
 
 
-def _response(
+def response_row(
     patient: Patient, key: str, answers: list[int], context: str, when: datetime, by: User | None
 ) -> AssessmentResponse:
     result = score(key, answers)
@@ -107,18 +107,27 @@ def seed_measures(
             phq_total = max(0, min(27, round(baseline_phq * fraction + rng.uniform(-1.5, 1.5))))
             gad_total = max(0, min(21, round(baseline_gad * fraction + rng.uniform(-1.5, 1.5))))
             responses.append(
-                _response(patient, "phq9", _answers(rng, phq9, phq_total, [8]), context, when, None)
+                response_row(
+                    patient,
+                    "phq9",
+                    answers_summing_to(rng, phq9, phq_total, [8]),
+                    context,
+                    when,
+                    None,
+                )
             )
             responses.append(
-                _response(patient, "gad7", _answers(rng, gad7, gad_total), context, when, None)
+                response_row(
+                    patient, "gad7", answers_summing_to(rng, gad7, gad_total), context, when, None
+                )
             )
             if week in (0, 3):
                 madrs_total = round(baseline_madrs * (1 if week == 0 else end_fraction))
                 responses.append(
-                    _response(
+                    response_row(
                         patient,
                         "madrs",
-                        _answers(rng, madrs, madrs_total),
+                        answers_summing_to(rng, madrs, madrs_total),
                         context,
                         when + timedelta(minutes=20),
                         clinician,
@@ -159,7 +168,7 @@ def _seed_alerts(
             instrument_keys=["phq9"],
             context=ResponseContext.BETWEEN_SESSIONS,
         )
-        answers = _answers(rng, phq9, 14, [8])
+        answers = answers_summing_to(rng, phq9, 14, [8])
         answers[8] = 1
         [response] = self_report_submit(request=request, answers={"phq9": answers})
         # The services stamp the real time; the demo's clock is `now`.

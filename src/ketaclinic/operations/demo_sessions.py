@@ -57,9 +57,19 @@ from ketaclinic.clinical.monitoring import (
 )
 from ketaclinic.clinical.rems import CONCOMITANT_CLASSES
 from ketaclinic.clinical.schedule import plan_session_starts
+from ketaclinic.clinical.scoring import get_instrument
 from ketaclinic.eligibility import services as eligibility
-from ketaclinic.eligibility.models import ConsentDocument
+from ketaclinic.eligibility.models import (
+    ConsentDocument,
+    ConsentSignature,
+    ConsentWitness,
+    EligibilityDecision,
+    IntakeEvaluation,
+)
+from ketaclinic.measures.models import AssessmentResponse, ResponseContext
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
+from ketaclinic.operations.demo_measures import answers_summing_to, response_row
+from ketaclinic.operations.demo_treatment import verify_allergies
 from ketaclinic.organization.models import Location
 from ketaclinic.patients.models import BodyMeasurement, Medication, Patient
 from ketaclinic.treatment.models import PlannedSession, ProtocolVersion, TreatmentCourse
@@ -158,6 +168,7 @@ class _Rows:
     interventions: list[Intervention] = field(default_factory=list)
     alerts: list[SessionAlert] = field(default_factory=list)
     transitions: list[SessionTransition] = field(default_factory=list)
+    responses: list[AssessmentResponse] = field(default_factory=list)
 
 
 def _minutes(value: int | float) -> timedelta:
@@ -247,6 +258,16 @@ def _redate_course(course: TreatmentCourse, today: date, done: int, *, on_board:
             break
     else:
         return
+    _move_course(course, planned, first, local_time)
+
+
+def _move_course(
+    course: TreatmentCourse, planned: list[PlannedSession], first: date, local_time: time
+) -> None:
+    """Plan the course's sessions from `first` along its own schedule, and date the intake,
+    the signed decision and the consent it was planned from a week before that (courses
+    are planned from today on, after both are signed; the demo's were planned weeks ago)."""
+    location = course.location
     starts = plan_session_starts(
         first_day=first,
         local_time=local_time,
@@ -257,6 +278,22 @@ def _redate_course(course: TreatmentCourse, today: date, done: int, *, on_board:
     for session, start in zip(planned, starts, strict=True):
         session.starts_at = start
     PlannedSession.objects.bulk_update(planned, ["starts_at"])
+    signed = datetime.combine(first - timedelta(days=7), time(11, 0), tzinfo=location.tz)
+    decision = course.eligibility_decision
+    IntakeEvaluation.objects.filter(pk=decision.intake_id).update(
+        created_at=signed - timedelta(hours=2), updated_at=signed - timedelta(hours=1)
+    )
+    EligibilityDecision.objects.filter(pk=decision.pk).update(signed_at=signed)
+    ConsentSignature.objects.filter(pk=course.consent_id).update(
+        signed_at=signed + timedelta(minutes=20)
+    )
+    ConsentWitness.objects.filter(signature_id=course.consent_id).update(
+        witnessed_at=signed + timedelta(minutes=20)
+    )
+    TreatmentCourse.objects.filter(pk=course.pk).update(created_at=signed + timedelta(minutes=40))
+    Patient.objects.filter(pk=course.patient_id, nkda_verified_at__isnull=False).update(
+        nkda_verified_at=signed - timedelta(hours=2)
+    )
 
 
 def _esketamine_patient(patients: Sequence[Patient], location: Location) -> Patient | None:
@@ -309,6 +346,8 @@ def _esketamine_course(
     )
     if first_day is None:
         return None
+    next_monday = today + timedelta(days=7 - today.weekday())
+    verify_allergies(patient, staff.nurse)
     intake = eligibility.intake_start(actor=staff.nurse, patient=patient, route="esketamine")
     for step in eligibility.INTAKE_STEP_KEYS:
         intake = eligibility.intake_save_step(
@@ -337,15 +376,23 @@ def _esketamine_course(
         typed_name=f"{patient.legal_first_name} {patient.legal_last_name}",
         read_version=document.version,
     )
-    return course_create(
+    course = course_create(
         actor=staff.prescriber,
         patient=patient,
         protocol=protocol,
-        first_day=first_day,
+        first_day=next_monday,
         local_time=ESKETAMINE_TIME,
         rems_patient_enrollment_id=f"PT-{patient.mrn[-6:]}",
-        rems_enrolled_on=first_day - timedelta(days=10),
+        rems_enrolled_on=today,
     )
+    TreatmentCourse.objects.filter(pk=course.pk).update(
+        rems_enrolled_on=first_day - timedelta(days=10)
+    )
+    _move_course(
+        course, list(course.planned_sessions.order_by("number")), first_day, ESKETAMINE_TIME
+    )
+    course.refresh_from_db()
+    return course
 
 
 # --- timelines -------------------------------------------------------------------------
@@ -600,17 +647,12 @@ def _course_context(course: TreatmentCourse, chair: int) -> _Course:
 
 def _dose(
     context: _Course, weight: Decimal, planned: PlannedSession
-) -> tuple[Decimal, str, Decimal | None, Decimal | None]:
-    """Today's dose with the calculation text the pre-checks store, the volume drawn and
-    the pump rate (IV)."""
+) -> tuple[Decimal, Decimal | None, Decimal | None]:
+    """Today's dose at pre-checks, the volume drawn and the pump rate set at the start
+    (IV: the rate computed for the dose, as the nurse reads it off the chart)."""
     course = context.course
     if course.protocol.route == "esketamine":
-        dose = esketamine_dose(dose_mg=int(planned.planned_dose_mg))
-        text = (
-            f"{dose.dose_mg} mg: {dose.devices} devices, {dose.sprays} sprays, "
-            f"{dose.minutes_between_devices} min between devices."
-        )
-        return Decimal(dose.dose_mg), text, None, None
+        return Decimal(esketamine_dose(dose_mg=int(planned.planned_dose_mg)).dose_mg), None, None
     sex = course.patient.sex_at_birth
     iv = iv_ketamine_dose(
         weight_kg=weight,
@@ -620,14 +662,7 @@ def _dose(
         height_cm=context.height_cm,
         sex=sex if sex in ("female", "male") else None,
     )
-    text = (
-        f"{iv.mg_per_kg} mg/kg x {iv.basis_weight_kg} kg ({iv.weight_basis} weight) "
-        f"= {iv.dose_mg} mg; {iv.drug_volume_ml} mL of {iv.stock_mg_per_ml} mg/mL in a "
-        f"{iv.bag_ml} mL bag at {iv.rate_ml_per_h} mL/h over {iv.minutes} min."
-    )
-    if iv.warnings:
-        text += " " + " ".join(iv.warnings)
-    return iv.dose_mg, text, iv.drug_volume_ml, iv.rate_ml_per_h
+    return iv.dose_mg, iv.drug_volume_ml, iv.rate_ml_per_h
 
 
 def _late(rng: random.Random, at: datetime) -> datetime:
@@ -655,7 +690,7 @@ def _write_session(
     course = context.course
     patient = course.patient
     weight = (course.weight_kg + Decimal(rng.randint(-10, 10)) / 10).quantize(Decimal("0.1"))
-    dose_mg, calculation, drawn_ml, pump_rate = _dose(context, weight, planned)
+    dose_mg, drawn_ml, pump_rate = _dose(context, weight, planned)
     young_woman = patient.sex_at_birth == "female" and patient.age_years < 50
     session = TreatmentSession(
         planned_session=planned,
@@ -678,8 +713,7 @@ def _write_session(
         prechecks_by=staff.nurse,
         prechecks_at=plan.prechecks_at,
         dose_mg=dose_mg,
-        dose_calculation=calculation,
-        pump_rate_ml_per_h=pump_rate,
+        pump_rate_ml_per_h=pump_rate if seen(plan.start) else None,
     )
     if dose_change is not None:
         session.dose_mg, session.dose_change_reason = dose_change
@@ -892,6 +926,20 @@ def _today_start(phase: str, route: str, now: datetime) -> datetime:
     return now - _minutes(121 if route == "esketamine" else 95)
 
 
+def _presession_answers(
+    rng: random.Random, planned: PlannedSession, checked_in_at: datetime, rows: _Rows
+) -> None:
+    """Today's PHQ-9 and C-SSRS screener, answered on the phone before check-in, as the
+    protocol asks before dosing (safety_limits.predose_questionnaires): no suicide risk."""
+    patient = planned.course.patient
+    when = checked_in_at - _minutes(rng.randint(20, 50))
+    phq9 = answers_summing_to(rng, get_instrument("phq9"), rng.randint(9, 15), [8])
+    rows.responses += [
+        response_row(patient, "phq9", phq9, ResponseContext.PRE_SESSION, when, None),
+        response_row(patient, "cssrs-screen", [0] * 6, ResponseContext.PRE_SESSION, when, None),
+    ]
+
+
 def _lot(rng: random.Random, route: str) -> str:
     prefix = "SPV" if route == "esketamine" else "KET"
     return f"{prefix}{rng.randrange(10**5):05d}"
@@ -1042,6 +1090,7 @@ def seed_sessions(patients: Sequence[Patient], *, now: datetime) -> PendingNotes
             )
             today_session.save(update_fields=["starts_at"])
             context.chair = min(chair, course.location.chair_count)
+            _presession_answers(rng, today_session, plan.checked_in_at, rows)
             _write_session(
                 rng,
                 context,
@@ -1053,6 +1102,7 @@ def seed_sessions(patients: Sequence[Patient], *, now: datetime) -> PendingNotes
                 dose_change=_dose_step(context, today_session),
                 lot=lot,
             )
+        AssessmentResponse.objects.bulk_create(rows.responses)
         VitalSign.objects.bulk_create(rows.vitals)
         SessionScore.objects.bulk_create(rows.scores)
         DosingEvent.objects.bulk_create(rows.events)

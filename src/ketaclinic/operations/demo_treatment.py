@@ -13,6 +13,8 @@ from ketaclinic.eligibility import services as eligibility
 from ketaclinic.eligibility.models import ConsentDocument
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.patients.models import Patient
+from ketaclinic.patients.selectors import allergy_status
+from ketaclinic.patients.services import patient_nkda_verify
 from ketaclinic.treatment.models import ProtocolVersion
 from ketaclinic.treatment.services import course_create, protocols_seed_packaged
 
@@ -39,6 +41,13 @@ Questions. Ask your care team before you sign. In a crisis call or text 988.
 COURSE_PATIENTS = 3
 
 
+def verify_allergies(patient: Patient, nurse: User) -> None:
+    """At intake the nurse documents the allergy status (sessions need it before dosing):
+    "no known drug allergies" for a patient with none on file and none recorded."""
+    if not allergy_status(patient).is_recorded:
+        patient_nkda_verify(actor=nurse, patient=patient)
+
+
 def seed_treatment(patients: Sequence[Patient], *, now: datetime) -> None:
     """Signed decisions, witnessed consent and an IV course planned from the Monday after
     `now` (local) for a few Salt Lake City patients; demo_sessions dates them back."""
@@ -58,6 +67,7 @@ def seed_treatment(patients: Sequence[Patient], *, now: datetime) -> None:
     for patient in candidates[:COURSE_PATIENTS]:
         today = timezone.localdate(now, timezone=patient.primary_location.tz)
         next_monday = today + timedelta(days=7 - today.weekday())
+        verify_allergies(patient, nurse)
         intake = eligibility.intake_start(actor=nurse, patient=patient, route="iv_ketamine")
         for step in eligibility.INTAKE_STEP_KEYS:
             intake = eligibility.intake_save_step(

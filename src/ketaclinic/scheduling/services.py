@@ -536,6 +536,24 @@ def appointment_cancel(*, actor: User, appointment: Appointment, reason: str) ->
     return current
 
 
+def course_bookings_cancel(*, actor: User, course: TreatmentCourse, reason: str) -> int:
+    """Cancel the live bookings of a course's planned sessions that were never checked in
+    (the course ended: treatment.signals.course_ended). Returns how many."""
+    bookings = (
+        Appointment.objects.select_for_update()
+        .filter(planned_session__course=course, status=AppointmentStatus.BOOKED)
+        .filter(
+            Q(planned_session__treatment_session__isnull=True)
+            | Q(planned_session__treatment_session__checked_in_at__isnull=True)
+        )
+    )
+    cancelled = 0
+    for appointment in bookings:
+        _close(actor, appointment, AppointmentStatus.CANCELLED, f"Course ended: {reason}")
+        cancelled += 1
+    return cancelled
+
+
 def appointment_no_show(*, actor: User, appointment: Appointment, note: str = "") -> Appointment:
     """Record that the patient did not come. Only once the visit's start time has passed."""
     require_patient_access(actor, appointment.patient, "scheduling.book")

@@ -43,3 +43,18 @@ def esketamine_start_dose_mg(data: dict[str, Any], *, age_years: int) -> int:
         if age_years >= variant["min_age_years"]:
             first = variant["first_dose_mg"]
     return int(first)
+
+
+def esketamine_allowed_mg(data: dict[str, Any], *, age_years: int) -> tuple[int, ...]:
+    """The session doses the protocol allows for the patient's age (label: 56 or 84 mg;
+    65 and over also 28 mg), and the step between them."""
+    dose = data["dose"]
+    allowed = dose["allowed_mg"]
+    for variant in dose.get("age_variants", []):
+        if age_years >= variant["min_age_years"]:
+            allowed = variant["allowed_mg"]
+    return tuple(int(mg) for mg in allowed)
+
+
+def esketamine_step_mg(data: dict[str, Any]) -> int:
+    return int(data["dose"]["step_mg"])

@@ -14,6 +14,8 @@ from django.utils import timezone
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.dosing import DosingInputError, WeightBasis, iv_ketamine_dose
+from ketaclinic.clinical.monitoring import thresholds_from_protocol
+from ketaclinic.clinical.safety_limits import safety_limits_from_protocol
 from ketaclinic.clinical.schedule import ScheduleError, plan_session_starts
 from ketaclinic.eligibility.models import EligibilityDecision
 from ketaclinic.eligibility.selectors import current_consent, latest_decision
@@ -29,6 +31,7 @@ from ketaclinic.treatment.protocol_data import (
     schedule_rules,
     standard_mg_per_kg,
 )
+from ketaclinic.treatment.signals import course_ended
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
@@ -67,6 +70,9 @@ def protocol_version_create(
         )
     try:
         validate_protocol(data, filename=f"{key}.json")
+        # The sections read by the clinical core, parsed as the sessions will read them.
+        safety_limits_from_protocol(data)
+        thresholds_from_protocol(data)
     except ValueError as error:
         raise ValidationError(str(error)) from error
     with transaction.atomic():
@@ -95,9 +101,8 @@ def protocol_version_create(
     return version
 
 
-# A course may be entered up to a year back (one already under way) or planned a year
-# ahead; a mistyped year is caught, not planned.
-PLANNING_WINDOW = (timedelta(days=-365), timedelta(days=365))
+# A course is planned from today up to a year ahead; a mistyped year is caught, not planned.
+PLANNING_HORIZON = timedelta(days=365)
 
 
 def course_create(
@@ -117,10 +122,15 @@ def course_create(
     protocol's steps). Clinical-reference.md sections 3-4."""
     require_patient_access(actor, patient, "treatment.plan_course")
     route = protocol.route
-    today = timezone.localdate()
-    if not today + PLANNING_WINDOW[0] <= first_day <= today + PLANNING_WINDOW[1]:
-        raise ValidationError("The first session must be within a year of today.")
     location = patient.primary_location
+    today = timezone.localdate(timezone=location.tz)
+    if first_day < today:
+        raise ValidationError(
+            f"The first session cannot be in the past ({first_day:%b} {first_day.day}, "
+            f"{first_day.year}): a course is planned from today on."
+        )
+    if first_day > today + PLANNING_HORIZON:
+        raise ValidationError("The first session must be within a year of today.")
     if route == "esketamine":
         if not location.spravato_rems_certified:
             raise ValidationError(f"{location.name} is not Spravato REMS certified.")
@@ -189,6 +199,16 @@ def course_create(
             raise ValidationError(
                 "The patient has no witnessed consent on the current consent document."
             )
+        for what, signed_at in (
+            ("the signed eligibility decision", decision.signed_at),
+            ("the patient's consent", consent.signed_at),
+        ):
+            signed_on = timezone.localdate(signed_at, location.tz)
+            if starts and timezone.localdate(starts[0], location.tz) < signed_on:
+                raise ValidationError(
+                    f"The first session ({first_day:%b} {first_day.day}) is before {what} "
+                    f"({signed_on:%b} {signed_on.day}, {signed_on.year})."
+                )
         active = (
             TreatmentCourse.objects.filter(patient=patient, protocol__data__route=route)
             .exclude(phase=TreatmentCourse.Phase.ENDED)
@@ -265,13 +285,21 @@ def course_set_phase(*, actor: User, course: TreatmentCourse, phase: str) -> Tre
 
 
 def course_end(*, actor: User, course: TreatmentCourse, reason: str) -> TreatmentCourse:
+    """End a course, with the reason. Its planned sessions not yet started are cancelled
+    with that reason, and their bookings with them (signals.course_ended; refused while a
+    session of the course is in the chair)."""
     require_patient_access(actor, course.patient, "treatment.plan_course")
-    if not reason.strip():
+    reason = reason.strip()
+    if not reason:
         raise ValidationError("Give the reason the course ends.")
     with transaction.atomic():
+        locked = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
+        if locked.phase == TreatmentCourse.Phase.ENDED:
+            raise ValidationError("This course has already ended.")
         TreatmentCourse.objects.filter(pk=course.pk).update(
-            phase=TreatmentCourse.Phase.ENDED, ended_reason=reason.strip()
+            phase=TreatmentCourse.Phase.ENDED, ended_reason=reason
         )
+        locked.refresh_from_db()
         audit_record(
             actor=actor,
             action=AuditAction.UPDATE,
@@ -280,5 +308,6 @@ def course_end(*, actor: User, course: TreatmentCourse, reason: str) -> Treatmen
             object_id=course.pk,
             detail={"phase": "ended"},
         )
+        course_ended.send(sender=TreatmentCourse, course=locked, actor=actor, reason=reason)
     course.refresh_from_db()
     return course

@@ -3,37 +3,56 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from ketaclinic.accounts.models import User
 from ketaclinic.charting.models import SessionNote, TreatmentSession
+from ketaclinic.charting.tests.conftest import presession_screening
 from ketaclinic.conftest import log_in, make_course
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.patients.models import Patient
+from ketaclinic.patients.selectors import allergy_status
+from ketaclinic.patients.services import patient_nkda_verify
 from ketaclinic.register.models import LedgerEntry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _patient_with_an_iv_course() -> Patient:
+# The patient arrives this long before the test's readings begin (they are charted late,
+# from the paper flowsheet, but never before check-in).
+ARRIVED_MINUTES_AGO = 130
+
+
+def _patient_with_an_iv_course(arrived: datetime) -> Patient:
+    """A demo patient at SLC with an IV course whose first session is on the day they
+    arrived, allergies recorded and the pre-dose questionnaires answered before it."""
     patient = (
         Patient.objects.filter(primary_location__short_name="SLC", treatment_courses__isnull=True)
         .order_by("pk")
         .first()
     )
+    director = User.objects.get(username="director")
     make_course(
         patient,
-        User.objects.get(username="director"),
-        first_day=timezone.localdate(),
+        director,
+        first_day=timezone.localdate(arrived, timezone=patient.primary_location.tz),
         password=DEMO_PASSWORD,
     )
+    if not allergy_status(patient).is_recorded:
+        patient_nkda_verify(actor=director, patient=patient)
+    presession_screening(patient, at=arrived - timedelta(minutes=20))
     return patient
+
+
+def _session_of(patient: Patient) -> TreatmentSession:
+    return TreatmentSession.objects.get(patient=patient)
 
 
 class Clock:
@@ -74,15 +93,21 @@ def _acknowledge_all(page: Page, action: str) -> None:
 
 def test_a_whole_iv_session_in_the_browser(page: Page, demo: str, artifacts_dir: Path) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
-    patient = _patient_with_an_iv_course()
+    arrived = timezone.now() - timedelta(minutes=ARRIVED_MINUTES_AGO)
+    patient = _patient_with_an_iv_course(arrived)
     at = Clock(patient)
-    log_in(page, demo, "nurse")
 
-    page.goto(f"{demo}/patients/{patient.pk}/sessions/")
-    first = page.locator("#sessions tbody tr").first
-    first.get_by_label("Chair").select_option("4")
-    first.get_by_role("button", name="Check in").click()
-    expect(page.locator("#session-status")).to_have_text("Checked in")
+    # The check-in, as it happened when the patient arrived (the server's clock); the nurse
+    # then charts the session from the paper flowsheet, logging in again now.
+    with time_machine.travel(arrived, tick=True):
+        log_in(page, demo, "nurse")
+        page.goto(f"{demo}/patients/{patient.pk}/sessions/")
+        first = page.locator("#sessions tbody tr").first
+        first.get_by_label("Chair").select_option("4")
+        first.get_by_role("button", name="Check in").click()
+        expect(page.locator("#session-status")).to_have_text("Checked in")
+    log_in(page, demo, "nurse")
+    page.goto(f"{demo}/patients/{patient.pk}/sessions/{_session_of(patient).pk}/")
 
     prechecks = page.locator("#prechecks")
     prechecks.get_by_label("Today's weight (kg)").fill("72")
@@ -165,6 +190,9 @@ def test_a_whole_iv_session_in_the_browser(page: Page, demo: str, artifacts_dir:
     draw = LedgerEntry.objects.get(session__patient=patient, kind="draw")
     given = (Decimal("36") / draw.container.product.strength_mg_per_ml).quantize(Decimal("0.01"))
     account = page.locator("#register-draws form")
+    # The pump ran the whole 40 minutes: the form offers the dose's volume and the rest.
+    assert Decimal(account.get_by_label("Given (mL)").input_value()) == given
+    assert Decimal(account.get_by_label("Wasted (mL)").input_value()) == draw.amount_ml - given
     account.get_by_label("Given (mL)").fill(str(given))
     account.get_by_label("Wasted (mL)").fill(str(draw.amount_ml - given))
     account.get_by_label("Witness", exact=True).select_option(label="Priya Raman, MD")

@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
@@ -23,8 +24,10 @@ from ketaclinic.charting.models import (
     TreatmentSession,
     VitalSign,
 )
+from ketaclinic.charting.tests.conftest import presession_screening
 from ketaclinic.clinical.monitoring import AlertKind
 from ketaclinic.conftest import make_course
+from ketaclinic.patients.services import patient_nkda_verify
 from ketaclinic.treatment.models import PlannedSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,9 +39,11 @@ JOIN_TIMEOUT_SECONDS = 120
 def _dosing_session(
     nurse: Any, planned: PlannedSession, now: datetime, *, started_ago: int = 50
 ) -> TreatmentSession:
-    """Check in, pre-checks, a normal pre-dose reading and the infusion started
-    `started_ago` minutes before `now`, all through the services."""
-    session = services.session_check_in(actor=nurse, planned=planned, chair=None)
+    """Check in (a little before the pre-dose reading), pre-checks, a normal pre-dose
+    reading and the infusion started `started_ago` minutes before `now`, all through the
+    services."""
+    with time_machine.travel(now - timedelta(minutes=started_ago + 15), tick=False):
+        session = services.session_check_in(actor=nurse, planned=planned, chair=None)
     session = services.prechecks_record(
         actor=nurse,
         session=session,
@@ -110,9 +115,16 @@ def nurses(clinic: dict[str, Any], make_user: Any) -> tuple[Any, Any]:
 
 @pytest.fixture
 def course(clinic: dict[str, Any]) -> Any:
-    # Planned in the past (within the planning window whatever today is).
-    first_day = timezone.localdate() - timedelta(days=60)
-    return make_course(clinic["patient_slc"], clinic["director"], first_day=first_day)
+    """A course whose first session is today (the day of the check-ins in these tests, an
+    hour or so ago), the patient's allergies and pre-dose questionnaires done."""
+    patient = clinic["patient_slc"]
+    first_day = timezone.localdate(
+        timezone.now() - timedelta(minutes=80), timezone=patient.primary_location.tz
+    )
+    course = make_course(patient, clinic["director"], first_day=first_day)
+    patient_nkda_verify(actor=clinic["nurse"], patient=patient)
+    presession_screening(patient, at=timezone.now() - timedelta(minutes=90))
+    return course
 
 
 def _planned(course: Any, index: int = 0) -> PlannedSession:
@@ -199,8 +211,16 @@ def test_two_critical_readings_by_two_nurses_still_make_the_pattern(
     commits second must see the first, so the repeated-critical rule fires once."""
     nurse_a, nurse_b = nurses
     rounds = 3
+    first_start = _planned(course, 0).starts_at
+    session: TreatmentSession | None = None
     for round_ in range(rounds):
         now = timezone.now()
+        if session is not None:
+            # The previous round's session ends; the next one is moved to today.
+            services.session_stop_early(actor=nurse_a, session=session, reason="next round")
+            PlannedSession.objects.filter(pk=_planned(course, round_).pk).update(
+                starts_at=first_start + timedelta(minutes=round_)
+            )
         session = _dosing_session(nurse_a, _planned(course, round_), now)
         t = now - timedelta(minutes=20)
 

@@ -168,11 +168,33 @@ def test_dose_changes_only_by_a_prescriber_with_a_reason(
         services.dose_change(
             actor=clinic["prescriber"], session=iv_session, dose_mg=Decimal("30"), reason=""
         )
+    # 30 mg is 0.42 mg/kg of today's 72 kg, not the protocol's 0.5 mg/kg step: confirmed.
+    with pytest.raises(services.ConfirmationNeeded, match=r"0\.42 mg/kg"):
+        services.dose_change(
+            actor=clinic["prescriber"], session=iv_session, dose_mg=Decimal("30"), reason="nausea"
+        )
+    assert _refresh(iv_session).dose_mg == Decimal("36.0")
     services.dose_change(
-        actor=clinic["prescriber"], session=iv_session, dose_mg=Decimal("30"), reason="nausea"
+        actor=clinic["prescriber"],
+        session=iv_session,
+        dose_mg=Decimal("30"),
+        reason="nausea",
+        confirm=True,
     )
     session = _refresh(iv_session)
     assert session.dose_mg == Decimal("30") and session.planned_dose_mg == Decimal("35.0")
+    entry = AuditEntry.objects.filter(object_type="treatment_session").latest("sequence")
+    assert entry.detail["confirmed"] == ["dose_off_protocol_step"]
+    # Above the protocol's maximum of 0.5 mg/kg: refused, whatever is confirmed.
+    with pytest.raises(ValidationError, match=r"above this protocol's maximum of 0\.5 mg/kg"):
+        services.dose_change(
+            actor=clinic["prescriber"],
+            session=session,
+            dose_mg=Decimal("60"),
+            reason="more",
+            confirm=True,
+        )
+    assert _refresh(session).dose_mg == Decimal("30")
 
 
 @pytest.mark.django_db
@@ -195,7 +217,7 @@ def test_bad_input_explains_and_changes_nothing(clinic: dict[str, Any], iv_sessi
             )
     with pytest.raises(ValidationError, match="future"):
         vitals(nurse, iv_session, -30, (120, 80))
-    with pytest.raises(ValidationError, match="12 hours"):
+    with pytest.raises(ValidationError, match="before the patient checked in"):
         vitals(nurse, iv_session, 13 * 60, (120, 80))
     session = _refresh(iv_session)
     assert session.version == before and session.vital_signs.count() == 0
@@ -222,7 +244,8 @@ def test_cancel_and_stop_early_need_reasons(clinic: dict[str, Any], iv_session: 
     assert cancelled.status == SessionStatus.CANCELLED and cancelled.end_reason == "patient unwell"
     with pytest.raises(ValidationError, match="already checked in"):
         services.session_check_in(actor=nurse, planned=later, chair=2)
-    with pytest.raises(ValidationError, match="Chair 1 is taken"):
+    # The next session is on another day, after this one: not checked in today.
+    with pytest.raises(ValidationError, match="can be checked in on its day"):
         services.session_check_in(
             actor=nurse, planned=iv_session.course.planned_sessions.all()[1], chair=1
         )
@@ -318,7 +341,11 @@ def test_prechecks_show_todays_presession_questionnaires(
     from ketaclinic.charting.selectors import presession_questionnaires
     from ketaclinic.measures.services import response_record
 
-    assert [done for _title, done in presession_questionnaires(iv_session)] == [None, None]
+    # The fixture's patient answered both before check-in.
+    assert [check.response is not None for check in presession_questionnaires(iv_session)] == [
+        True,
+        True,
+    ]
     response_record(
         actor=clinic["nurse"],
         patient=iv_session.patient,
@@ -327,12 +354,14 @@ def test_prechecks_show_todays_presession_questionnaires(
         context="pre_session",
     )
     found = presession_questionnaires(iv_session)
-    assert found[0][0].startswith("Patient Health Questionnaire") and found[0][1].total == 8
-    assert found[1][1] is None
+    assert (
+        found[0].title.startswith("Patient Health Questionnaire") and found[0].response.total == 8
+    )
+    assert found[1].response is not None and not found[1].blocks
     client = Client()
     client.force_login(clinic["nurse"])
     page = client.get(f"/patients/{iv_session.patient_id}/sessions/{iv_session.pk}/")
-    assert b"not done today" in page.content and b"score 8" in page.content
+    assert b"within 7 days" in page.content and b"score 8" in page.content
 
 
 @pytest.mark.django_db

@@ -40,6 +40,7 @@ PATIENT_KEYS = (
     "draw_id",
     "appointment_id",
     "change_id",
+    "entry_id",
 )
 API_BODY = {"instrument": "phq9", "answers": [0] * 9, "context": "between_sessions"}
 
@@ -105,6 +106,7 @@ def _victim_records(patient: Any, director: Any, clinic: dict[str, Any]) -> dict
         "appointment_id": appointment.pk,
         "change_id": change.pk,
         "draw_id": draw.pk,
+        "entry_id": session.vital_signs.get().pk,
         "planned_id": course.planned_sessions.last().pk,
         "session_id": session.pk,
         "session_alert_id": session.alerts.get().pk,
@@ -149,6 +151,7 @@ def _urls(ids: dict[str, int]) -> list[str]:
     urls = []
     for template in _patient_url_templates():
         url = template.replace("<slug:instrument_key>", "phq9").replace("<slug:step>", "medical")
+        url = url.replace("<str:kind>", "vital-sign")
         for key, value in ids.items():
             url = re.sub(rf"<(int:)?{key}>", str(value), url)
         if "<slug:kind>" in url:
@@ -202,6 +205,7 @@ def test_no_patient_url_opens_another_locations_or_persons_patient(
     session = victim.treatment_sessions.get()
     assert session.alerts.get().acknowledged_at is None
     assert session.vital_signs.count() == 1 and session.status == "checked_in"
+    assert not session.vital_signs.get().is_struck
     assert victim.treatment_sessions.count() == 1  # the other planned session: not checked in
     assert register_entries_before == LedgerEntry.objects.count()
     appointment = victim.appointments.get()

@@ -200,8 +200,9 @@ def test_the_sessions_to_book_are_the_future_ones_without_a_live_booking(schedul
     sessions = list(course.planned_sessions.order_by("number"))
     assert len(sessions) >= 3
     now = timezone.now()
-    # Checked in (early): no longer to book, even without an appointment.
-    session_check_in(actor=schedule["nurse"], planned=sessions[0], chair=None)
+    # Checked in (on its day): no longer to book, even without an appointment.
+    with time_machine.travel(sessions[0].starts_at - timedelta(minutes=20), tick=False):
+        session_check_in(actor=schedule["nurse"], planned=sessions[0], chair=None)
     assert list(course_sessions_to_book(course, now)) == sessions[1:]
     booked = course_series_book(actor=schedule["coordinator"], course=course)
     assert [a.planned_session_id for a in booked] == [s.pk for s in sessions[1:]]

@@ -15,7 +15,7 @@ document.addEventListener("keydown", (event) => {
 });
 
 // Live panels (session chart, chair board): replace the element with fresh server HTML
-// every data-poll-seconds, unless someone is typing inside it.
+// every data-poll-seconds, unless someone is typing or has a form open inside it.
 function pollLive() {
   document.querySelectorAll("[data-poll-url]").forEach((element) => {
     const seconds = Number(element.dataset.pollSeconds || 15);
@@ -24,6 +24,8 @@ function pollLive() {
     element.dataset.polledAt = String(Date.now());
     const active = document.activeElement;
     if (active && element.contains(active) && active.matches("input, textarea, select")) return;
+    // Nor while a form opened inside it is in use (a strike-through, say).
+    if (element.querySelector("details[open]")) return;
     if (window.htmx) {
       window.htmx.ajax("GET", element.dataset.pollUrl, { target: element, swap: "outerHTML" });
     }

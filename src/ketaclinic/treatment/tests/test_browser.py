@@ -1,8 +1,10 @@
 """Real Chromium: from intake to a signed, consented, planned IV induction course."""
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from ketaclinic.clinical.eligibility import adequate_trial_count
@@ -15,6 +17,12 @@ from ketaclinic.treatment.models import TreatmentCourse
 
 IV_STANDARD = "IV ketamine 0.5 mg/kg over 40 minutes, six-session induction (version 1)"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _next_monday(patient: Patient) -> date:
+    """A course is planned from today on: the first Monday after today at the clinic."""
+    today = timezone.localdate(timezone=patient.primary_location.tz)
+    return today + timedelta(days=7 - today.weekday())
 
 
 def _patients_by_trials(minimum: int) -> list[Patient]:
@@ -75,14 +83,18 @@ def test_prescriber_plans_an_iv_induction_course(
 
     page.get_by_role("link", name="+ Plan a course").click()
     page.get_by_label("Protocol").select_option(label=IV_STANDARD)
-    page.get_by_label("First session on or after").fill("2026-11-23")
+    monday = _next_monday(patient)
+    page.get_by_label("First session on or after").fill(monday.isoformat())
     page.get_by_label("Session start time (clinic's local time)").fill("09:00")
     page.get_by_role("button", name="Create course").click()
     expect(page.locator(".messages")).to_contain_text("6 planned sessions")
     rows = page.locator("#planned-sessions tbody tr")
     expect(rows).to_have_count(6)
-    expect(rows.first).to_contain_text("Monday, Nov 23, 2026")
-    expect(rows.nth(1)).to_contain_text("Wednesday, Nov 25, 2026")
+    wednesday = monday + timedelta(days=2)
+    expect(rows.first).to_contain_text(f"Monday, {monday:%b} {monday.day}, {monday.year}")
+    expect(rows.nth(1)).to_contain_text(
+        f"Wednesday, {wednesday:%b} {wednesday.day}, {wednesday.year}"
+    )
     chart = page.locator("svg[data-chart=pk]")
     expect(chart).to_be_visible()
     expect(chart.locator("path.pk-line")).to_have_count(1)
@@ -105,7 +117,7 @@ def test_not_eligible_patient_needs_an_override_reason(page: Page, demo: str) ->
     # Without an approving decision the course page refuses to plan.
     page.goto(f"{demo}/patients/{patient.pk}/courses/new/")
     page.get_by_label("Protocol").select_option(label=IV_STANDARD)
-    page.get_by_label("First session on or after").fill("2026-11-23")
+    page.get_by_label("First session on or after").fill(_next_monday(patient).isoformat())
     page.get_by_label("Session start time (clinic's local time)").fill("09:00")
     page.get_by_role("button", name="Create course").click()
     expect(page.get_by_role("alert")).to_contain_text("approving eligibility decision")
