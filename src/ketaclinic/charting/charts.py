@@ -86,6 +86,24 @@ def y_for_spo2(value: float) -> float:
     return _scale(value, *SPO2_RANGE, *BOTTOM_PANEL)
 
 
+# The time axis shows at least this long, and starts this much before the first moment,
+# so that a single early reading is a point on a readable hour, not on the axis itself.
+MIN_SPAN = timedelta(minutes=60)
+LEAD = timedelta(minutes=5)
+
+
+def chart_window(
+    moments: Iterable[datetime], *, begin: datetime, end: datetime
+) -> tuple[datetime, datetime]:
+    """The time axis for a session: from a little before the first of `begin` (check-in)
+    and `moments` (readings and dosing steps, late entries included) to `end` (discharge,
+    or now), at least MIN_SPAN long."""
+    first = min([begin, *moments])
+    start = first - LEAD
+    last = max([end, *moments])
+    return start, max(last, start + MIN_SPAN)
+
+
 def session_end(start: datetime, end: datetime) -> datetime:
     """The end of the time axis: ``end``, or one minute after ``start`` if not later."""
     return end if end > start else start + timedelta(minutes=1)

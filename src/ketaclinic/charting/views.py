@@ -28,6 +28,7 @@ from ketaclinic.charting.charts import (
     ChartAlert,
     ChartReading,
     ChartThresholds,
+    chart_window,
     session_chart_svg,
 )
 from ketaclinic.charting.models import (
@@ -144,9 +145,11 @@ def _chart_svg(session: TreatmentSession, chart: Any) -> str:
     t = session_rules(session.course.protocol).thresholds
     # From the first thing charted (late entries can precede check-in) to discharge or now.
     vitals = chart.counted_vitals  # a struck reading is not drawn
-    moments = [v.taken_at for v in vitals] + [e.at for e in chart.events]
-    start = min([session.checked_in_at or session.scheduled_at, *moments])
-    end = session.discharged_at or max([timezone.now(), *moments])
+    start, end = chart_window(
+        [v.taken_at for v in vitals] + [e.at for e in chart.events],
+        begin=session.checked_in_at or session.scheduled_at,
+        end=session.discharged_at or timezone.now(),
+    )
     return session_chart_svg(
         readings=[
             ChartReading(

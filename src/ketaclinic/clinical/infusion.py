@@ -68,9 +68,9 @@ class IvPreparation:
 
     @property
     def text(self) -> str:
-        """One line for the chart and the note."""
+        """One line for the chart and the note (the volume to the syringe's 0.01 mL)."""
         return (
-            f"{_text(self.dose_mg)} mg: {_text(self.drug_volume_ml)} mL of "
+            f"{_text(self.dose_mg)} mg: {self.drug_volume_ml:f} mL of "
             f"{_text(self.stock_mg_per_ml)} mg/mL in a {_text(self.bag_ml)} mL bag at "
             f"{_text(self.rate_ml_per_h)} mL/h over {self.minutes} min"
         )

@@ -43,11 +43,16 @@ def prechecked(
     clinic: dict[str, Any],
     protocol_key: str = "iv-ketamine-standard",
     minutes_ago: float = CHECKED_IN_MINUTES_AGO,
+    *,
+    screened: bool = True,
+    patient: Any = None,
+    chair: int = 1,
 ) -> Any:
-    """A session checked in `minutes_ago` (on the day it was planned for), with its pre-dose
-    questionnaires answered, allergies recorded and pre-checks done (no pre-dose vitals)."""
+    """A session checked in `minutes_ago` (on the day it was planned for), with allergies
+    recorded, its pre-dose questionnaires answered (unless not `screened`) and pre-checks
+    done (no pre-dose vitals). The SLC patient's, or `patient`'s."""
     director = clinic["director"]
-    patient = clinic["patient_slc"]
+    patient = patient or clinic["patient_slc"]
     with time_machine.travel(ago(minutes_ago), tick=False):
         course = make_course(
             patient,
@@ -56,9 +61,10 @@ def prechecked(
             first_day=timezone.localdate(timezone=patient.primary_location.tz),
         )
         patient_nkda_verify(actor=clinic["nurse"], patient=patient)
-        presession_screening(patient)
+        if screened:
+            presession_screening(patient)
         planned = course.planned_sessions.first()
-        session = services.session_check_in(actor=clinic["nurse"], planned=planned, chair=1)
+        session = services.session_check_in(actor=clinic["nurse"], planned=planned, chair=chair)
         return services.prechecks_record(
             actor=clinic["nurse"],
             session=session,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from ketaclinic.charting.charts import (
     ChartAlert,
     ChartReading,
     ChartThresholds,
+    chart_window,
     session_chart_svg,
     x_for_time,
     y_for_mmhg,
@@ -320,3 +322,29 @@ def test_random_sessions_stay_inside_the_viewbox(
     assert len([c for c in root.iter(NS + "circle") if "sc-late" not in classes(c)]) == sum(
         sum(v is not None for v in (r.systolic, r.diastolic, r.heart_rate, r.spo2)) for r in drawn
     )
+
+
+def test_a_single_early_reading_sits_on_a_readable_hour() -> None:
+    """Issue 19: one reading just after check-in drew a two-minute axis with the point on
+    top of the axis labels."""
+    checked_in = at(10, 0)
+    reading = ChartReading(at(10, 1), 128, 82, 72, 98)
+    start, end = chart_window([reading.at], begin=checked_in, end=at(10, 2))
+    assert end - start >= timedelta(minutes=60) and start < checked_in
+    root = parse(render(readings=[reading], start=start, end=end, dosing_from=None, alerts=[]))
+    points = with_class(root, "circle", "sc-systolic")
+    assert len(points) == 1 and float(points[0].get("cx")) > PLOT_LEFT + 20
+    # Time labels at least a label's width apart, so none overlaps the next.
+    labels = sorted(
+        float(t.get("x"))
+        for t in root.iter(NS + "text")
+        if t.get("text-anchor") == "middle" and t.text and t.text[:2].isdigit() and ":" in t.text
+    )
+    assert len(labels) >= 4
+    assert all(b - a >= 40 for a, b in itertools.pairwise(labels))
+
+
+def test_the_window_covers_late_entries_and_the_end() -> None:
+    early = at(9, 30)
+    start, end = chart_window([early, at(12, 0)], begin=at(10, 0), end=at(11, 0))
+    assert start == early - timedelta(minutes=5) and end == at(12, 0)

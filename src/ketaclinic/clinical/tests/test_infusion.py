@@ -30,7 +30,7 @@ def test_preparation_of_the_issue_dose() -> None:
     prep = iv_preparation(dose_mg=Decimal("60"), minutes=40)
     assert prep.drug_volume_ml == Decimal("0.60")
     assert prep.rate_ml_per_h == Decimal("150.0")
-    assert prep.text == "60 mg: 0.6 mL of 100 mg/mL in a 100 mL bag at 150 mL/h over 40 min"
+    assert prep.text == "60 mg: 0.60 mL of 100 mg/mL in a 100 mL bag at 150 mL/h over 40 min"
 
 
 def test_preparation_refuses_impossible_input() -> None:
