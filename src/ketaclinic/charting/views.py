@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
@@ -249,7 +250,7 @@ def session_view(request: HttpRequest, patient: Patient, session: TreatmentSessi
             "reason_form": forms.ReasonForm(),
             "note": SessionNote.objects.filter(session=session).first(),
             "questionnaires": presession_questionnaires(session),
-            "containers": list(_usable_containers(session)[:30])
+            "containers": _containers_with_dose_volume(session, context["chart"].dose)
             if session.dosing_started_at is None
             else [],
             "draws": session_draws(session),
@@ -449,6 +450,20 @@ def vitals(request: HttpRequest, patient: Patient, session: TreatmentSession) ->
     if not error:
         response["HX-Trigger"] = "vitalsSaved"
     return response
+
+
+def _containers_with_dose_volume(session: TreatmentSession, dose: Any) -> list[Container]:
+    """The containers to draw today's dose from, each with the volume of it the dose takes
+    (`dose_ml`: the strengths differ)."""
+    containers = list(_usable_containers(session).select_related("product")[:30])
+    for container in containers:
+        strength = container.product.strength_mg_per_ml
+        container.dose_ml = (
+            (dose.dose_mg / strength).quantize(Decimal("0.01"))
+            if dose.dose_mg and strength
+            else None
+        )
+    return containers
 
 
 def _usable_containers(session: TreatmentSession) -> Any:

@@ -66,3 +66,7 @@ class ProtocolEditForm(forms.Form):
 
 class EndCourseForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    understood = forms.BooleanField(
+        label="Cancel the sessions not yet started, and their bookings, with this reason",
+        error_messages={"required": "Tick the box to confirm: ending a course cancels them."},
+    )

@@ -147,6 +147,9 @@ def course(request: HttpRequest, patient: Patient, course_id: int) -> HttpRespon
             "trends": trends,
             "end_form": end_form,
             "phases": course.Phase.choices,
+            "remaining_sessions": course.planned_sessions.filter(
+                treatment_session__isnull=True
+            ).count(),
         },
     )
 

@@ -480,3 +480,44 @@ def test_a_new_protocol_version_changes_the_limits(
         vitals(nurse, _refresh(iv_session), 29, (130, 25))
     with pytest.raises(ValidationError):
         _new_version(clinic, lambda data: data["safety_limits"]["vitals"].pop("spo2"))
+
+
+# --- what the chart and the board show -------------------------------------------------------
+
+
+def test_one_critical_bp_asks_for_its_repeat_on_the_chart_and_the_board(
+    clinic: dict[str, Any], iv_session: Any
+) -> None:
+    nurse = clinic["nurse"]
+    vitals(nurse, iv_session, 60, (128, 82))
+    _start(nurse, iv_session, 50)
+    vitals(nurse, _refresh(iv_session), 1, (184, 112))
+    client = Client()
+    client.force_login(nurse)
+    chart = client.get(_url(iv_session)).content.decode()
+    assert 'id="recheck-bp"' in chart and "repeat the reading 5-15 minutes after it" in chart
+    board = client.get("/board/rows/", {"location": iv_session.location_id}).content.decode()
+    assert "data-recheck" in board and "Repeat BP" in board
+    vitals(nurse, _refresh(iv_session), 0, (150, 94))
+    assert 'id="recheck-bp"' not in client.get(_url(iv_session)).content.decode()
+
+
+def test_after_discharge_the_chart_no_longer_says_not_yet(
+    clinic: dict[str, Any], iv_session: Any
+) -> None:
+    nurse = clinic["nurse"]
+    vitals(nurse, iv_session, 60, (128, 82))
+    _start(nurse, iv_session, 50)
+    services.dosing_record(actor=nurse, session=_refresh(iv_session), kind="stop", at=ago(10))
+    client = Client()
+    client.force_login(nurse)
+    assert 'id="readiness"' in client.get(_url(iv_session)).content.decode()
+    services.session_discharge(
+        actor=clinic["prescriber"],
+        session=_refresh(iv_session),
+        override_reason="ambulance transfer",
+        password=PASSWORD,
+    )
+    html = client.get(_url(iv_session)).content.decode()
+    assert 'id="readiness"' not in html and "Not yet" not in html
+    assert "Discharged" in html
