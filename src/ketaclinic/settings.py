@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "ketaclinic.scheduling",
     "ketaclinic.audit",
     "ketaclinic.portal",
+    "ketaclinic.home",
     "ketaclinic.operations",
 ]
 

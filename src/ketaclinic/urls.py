@@ -3,6 +3,7 @@ from django.urls import include, path
 from ketaclinic.api import api
 
 urlpatterns = [
+    path("", include("ketaclinic.home.urls")),
     path("", include("ketaclinic.accounts.urls")),
     path("patients/", include("ketaclinic.patients.urls")),
     path("portal/", include("ketaclinic.portal.urls")),

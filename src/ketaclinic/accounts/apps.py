@@ -6,4 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self) -> None:
-        from ketaclinic.accounts import signals  # noqa: F401
+        # App loading: the receivers and plug-ins import this app's models, ready only now.
+        from ketaclinic.accounts import plugins, signals  # noqa: F401  (signals: connects them)
+
+        plugins.register()

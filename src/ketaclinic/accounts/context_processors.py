@@ -9,11 +9,6 @@ NAV_SECTIONS = {
     "patients:register": "register",
     "accounts:users": "users",
     "accounts:lockouts": "lockouts",
-    "accounts:home_coordinator": "home",
-    "accounts:home_nurse": "home",
-    "accounts:home_prescriber": "home",
-    "accounts:home_director": "home",
-    "accounts:home_admin": "home",
 }
 
 

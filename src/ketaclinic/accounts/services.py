@@ -18,9 +18,10 @@ from ketaclinic.audit.models import AuditAction, AuditEntry
 from ketaclinic.audit.services import audit_record
 
 if TYPE_CHECKING:
+    from django.db.models import Model
+
     from ketaclinic.accounts.models import User
     from ketaclinic.organization.models import Location
-    from ketaclinic.patients.models import Patient
 
 
 def user_create(
@@ -33,7 +34,8 @@ def user_create(
     title: str = "",
     email: str = "",
     locations: Iterable[Location] = (),
-    patient: Patient | None = None,
+    # A patients.Patient: accounts sits below the patients app, which it never imports.
+    patient: Model | None = None,
     check_password: bool = True,
 ) -> User:
     """Create an account. Staff need at least one location unless their role sees all;

@@ -5,13 +5,13 @@ from io import BytesIO
 
 import qrcode
 import qrcode.image.svg
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
@@ -19,86 +19,19 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts.decorators import capability_required
 from ketaclinic.accounts.forms import LiftLockoutForm, LoginForm, TokenForm
-from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.selectors import (
     LOCATION_SESSION_KEY,
-    chosen_location_id,
-    home_overview,
     locations_for,
     locked_out_attempts,
     staff_users,
 )
 from ketaclinic.accounts.services import lockout_lift, totp_device_confirm, totp_device_start
-from ketaclinic.audit.models import AuditAction
-from ketaclinic.audit.services import audit_record
-
-ROLE_HOME_URLS = {
-    Role.COORDINATOR: "accounts:home_coordinator",
-    Role.NURSE: "accounts:home_nurse",
-    Role.PRESCRIBER: "accounts:home_prescriber",
-    Role.MEDICAL_DIRECTOR: "accounts:home_director",
-    Role.ADMIN: "accounts:home_admin",
-    Role.PATIENT: "portal:home",
-}
 
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    """Send everyone to their role's home page."""
-    if not request.user.is_authenticated:
-        return redirect("accounts:login")
-    return redirect(ROLE_HOME_URLS[request.user.role_enum])
-
-
-def _staff_home(request: HttpRequest, role: Role, template: str) -> HttpResponse:
-    if request.user.role_enum is not role:
-        return redirect(ROLE_HOME_URLS[request.user.role_enum])
-    overview = home_overview(request.user, location_id=chosen_location_id(request))
-    # Home pages name patients (recent, alerts, due): that is a read of patient data.
-    shown_alerts = [*overview.get("open_alerts", []), *overview.get("escalated_alerts", [])]
-    patient_ids = {p.pk for p in overview["recent_patients"]}
-    patient_ids |= {a.patient_id for a in shown_alerts}
-    patient_ids |= {rule.patient_id for rule in overview.get("due", [])}
-    audit_record(
-        actor=request.user,
-        action=AuditAction.VIEW,
-        object_type="home",
-        detail={
-            "patient_ids": sorted(patient_ids),
-            "alert_ids": sorted({a.pk for a in shown_alerts}),
-        },
-    )
-    return render(request, template, {"overview": overview, "role": role})
-
-
-@login_required
-def home_coordinator(request: HttpRequest) -> HttpResponse:
-    return _staff_home(request, Role.COORDINATOR, "accounts/home_coordinator.html")
-
-
-@login_required
-def home_nurse(request: HttpRequest) -> HttpResponse:
-    return _staff_home(request, Role.NURSE, "accounts/home_clinical.html")
-
-
-@login_required
-def home_prescriber(request: HttpRequest) -> HttpResponse:
-    return _staff_home(request, Role.PRESCRIBER, "accounts/home_clinical.html")
-
-
-@login_required
-def home_director(request: HttpRequest) -> HttpResponse:
-    return _staff_home(request, Role.MEDICAL_DIRECTOR, "accounts/home_director.html")
-
-
-@login_required
-def home_admin(request: HttpRequest) -> HttpResponse:
-    return _staff_home(request, Role.ADMIN, "accounts/home_admin.html")
 
 
 @require_POST
@@ -113,7 +46,7 @@ def location_switch(request: HttpRequest) -> HttpResponse:
         request.session.pop(LOCATION_SESSION_KEY, None)
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = reverse("accounts:home")
+        next_url = settings.LOGIN_REDIRECT_URL
     return redirect(next_url)
 
 
@@ -175,7 +108,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
             )
             if refusal is None:
                 otp_login(request, confirmed)
-                return redirect("accounts:home")
+                return redirect(settings.LOGIN_REDIRECT_URL)
             form.add_error("token", refusal)
         return render(request, "accounts/two_factor_verify.html", {"form": form})
 
@@ -192,7 +125,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
             totp_device_confirm(device=device)
             otp_login(request, device)
             messages.success(request, "Two-factor sign-in is on for your account.")
-            return redirect("accounts:home")
+            return redirect(settings.LOGIN_REDIRECT_URL)
         form.add_error("token", refusal)
     secret = base64.b32encode(device.bin_key).decode()
     return render(

@@ -6,4 +6,7 @@ class ChartingConfig(AppConfig):
     verbose_name = "Treatment sessions and the chair board"
 
     def ready(self) -> None:
-        from ketaclinic.charting import signals  # noqa: F401  (connects the receivers)
+        # App loading: the receivers and plug-ins import this app's models, ready only now.
+        from ketaclinic.charting import plugins, signals  # noqa: F401  (signals: connects them)
+
+        plugins.register()

@@ -9,7 +9,7 @@ is permission-checked and audited.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -73,7 +73,7 @@ from ketaclinic.clinical.safety_limits import (
 from ketaclinic.patients.models import Medication
 from ketaclinic.patients.services import require_patient_access
 from ketaclinic.register.models import Container
-from ketaclinic.register.services import draw_for_session
+from ketaclinic.register.services import draw_for_session, session_unaccounted
 from ketaclinic.treatment.protocol_data import (
     allowed_mg_per_kg,
     esketamine_allowed_mg,
@@ -701,6 +701,8 @@ def observation_record(
 
 
 STRIKABLE = (VitalSign, SessionScore, SideEffect, Intervention, AdverseEvent)
+# The audit log's names for them, as when they were recorded.
+ENTRY_OBJECT_TYPES: dict[type, str] = {VitalSign: "vital_sign", SessionScore: "session_score"}
 
 
 def entry_strike(
@@ -739,7 +741,7 @@ def entry_strike(
             actor,
             session,
             AuditAction.UPDATE,
-            entry._meta.model_name,
+            ENTRY_OBJECT_TYPES.get(type(entry), entry._meta.model_name),
             entry=entry.pk,
             struck_through=reason.strip(),
             original=str(entry),
@@ -1069,9 +1071,6 @@ def _end(
 
 # --- the signed note -------------------------------------------------------------------
 
-# Hooks the controlled-substance register adds: each returns problems that block signing.
-SIGNING_CHECKS: list[Callable[[TreatmentSession], list[str]]] = []
-
 
 def note_sign(
     *, actor: User, session: TreatmentSession, password: str, comment: str = ""
@@ -1092,7 +1091,8 @@ def note_sign(
             raise ValidationError("This note is already signed. Add an addendum instead.")
         if session.status not in (SessionStatus.DISCHARGED, SessionStatus.STOPPED_EARLY):
             raise ValidationError("The note is signed after discharge (or a stopped session).")
-        problems = [problem for check in SIGNING_CHECKS for problem in check(session)]
+        # The session asks the register: a draw with volume not accounted for blocks it.
+        problems = session_unaccounted(session)
         open_alerts = session.alerts.filter(acknowledged_at__isnull=True).count()
         if open_alerts:
             problems.append(f"{open_alerts} alert(s) are not acknowledged.")

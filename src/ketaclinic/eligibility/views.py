@@ -27,9 +27,9 @@ from ketaclinic.eligibility.selectors import (
     eligibility_rules_in_force,
     trial_policy,
 )
-from ketaclinic.measures.selectors import patient_trends
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
+from ketaclinic.plugins import render_page_panels
 
 
 def _posted_version(request: HttpRequest) -> int:
@@ -151,7 +151,8 @@ def intake_review(request: HttpRequest, patient: Patient, intake_id: int) -> Htt
             "can_sign": request.user.can("eligibility.sign"),
             "decisions": intake.decisions.order_by("-signed_at"),
             "measurement": patient.measurements.first(),
-            "trends": patient_trends(patient),
+            # Other apps' panels for this page (the measures app: baseline scores).
+            "panels": list(render_page_panels("intake_review", request, patient=patient)),
         },
     )
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -45,8 +45,19 @@ from ketaclinic.register.models import (
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
-    from ketaclinic.charting.models import TreatmentSession
     from ketaclinic.organization.models import Location
+
+
+class TreatmentSession(Protocol):
+    """What the register reads of the session a draw is for (a charting.TreatmentSession:
+    charting asks the register, the register never imports charting)."""
+
+    pk: Any
+    patient_id: int
+    location_id: int
+    location: Location
+    is_esketamine: bool
+
 
 GENESIS_HASH = "0" * 64
 ZERO = Decimal("0")

@@ -6,4 +6,7 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling, appointment requests and telehealth"
 
     def ready(self) -> None:
-        from ketaclinic.scheduling import signals  # noqa: F401  (connects the receivers)
+        # App loading: the receivers and plug-ins import this app's models, ready only now.
+        from ketaclinic.scheduling import plugins, signals  # noqa: F401  (signals: connects them)
+
+        plugins.register()

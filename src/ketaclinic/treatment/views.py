@@ -24,9 +24,9 @@ from ketaclinic.eligibility.selectors import (
     open_intake,
 )
 from ketaclinic.eligibility.services import INTAKE_STEP_KEYS
-from ketaclinic.measures.selectors import patient_trends
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
+from ketaclinic.plugins import render_page_panels
 from ketaclinic.treatment import services
 from ketaclinic.treatment.charts import pk_chart
 from ketaclinic.treatment.forms import CourseForm, EndCourseForm, ProtocolEditForm
@@ -130,7 +130,6 @@ def course(request: HttpRequest, patient: Patient, course_id: int) -> HttpRespon
             chart = pk_chart(prediction, infusion_minutes=course.infusion_minutes)
         except PkInputError:
             chart = None
-    trends = [t for t in patient_trends(patient) if t.instrument.response_applies]
     return render(
         request,
         "treatment/course.html",
@@ -144,7 +143,10 @@ def course(request: HttpRequest, patient: Patient, course_id: int) -> HttpRespon
             "pk_model": MODELS["domino"],
             "dissociation_range": DISSOCIATION_RANGE_NG_ML,
             "observed_peak": OBSERVED_PEAK_NG_ML,
-            "trends": trends,
+            # Other apps' panels for this page (the measures app: the response so far).
+            "panels": list(
+                render_page_panels("treatment_course", request, patient=patient, course=course)
+            ),
             "end_form": end_form,
             "phases": course.Phase.choices,
             "remaining_sessions": course.planned_sessions.filter(
