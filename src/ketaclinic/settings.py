@@ -287,7 +287,7 @@ EMAIL_HOST_PASSWORD = os.environ.get("KETACLINIC_EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("KETACLINIC_EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = os.environ.get("KETACLINIC_EMAIL_FROM", "ketaclinic <noreply@localhost>")
 KETACLINIC_SMS_BACKEND = os.environ.get(
-    "KETACLINIC_SMS_BACKEND", "ketaclinic.scheduling.sms.ConsoleSmsBackend"
+    "KETACLINIC_SMS_BACKEND", "ketaclinic.scheduling.reminders.sms.ConsoleSmsBackend"
 )
 # A reminder that failed is tried again on later runs, up to this many attempts in all.
 KETACLINIC_REMINDER_MAX_ATTEMPTS = env_int("KETACLINIC_REMINDER_MAX_ATTEMPTS", 3)

@@ -1,16 +1,12 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from ketaclinic.accounts.models import User
 from ketaclinic.organization.models import Location
-
-if TYPE_CHECKING:
-    from ketaclinic.accounts.models import User
 
 LOCATION_SESSION_KEY = "ketaclinic_location_id"
 
@@ -51,8 +47,6 @@ def locked_out_attempts() -> QuerySet[AccessAttempt]:
 
 
 def staff_users() -> QuerySet[User]:
-    from ketaclinic.accounts.models import User
-
     return (
         User.objects.exclude(role="patient")
         .prefetch_related("locations")

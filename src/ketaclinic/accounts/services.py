@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from ketaclinic.accounts.models import User
 from ketaclinic.accounts.roles import Role
 from ketaclinic.audit.models import AuditAction, AuditEntry
 from ketaclinic.audit.services import audit_record
@@ -20,7 +21,6 @@ from ketaclinic.audit.services import audit_record
 if TYPE_CHECKING:
     from django.db.models import Model
 
-    from ketaclinic.accounts.models import User
     from ketaclinic.organization.models import Location
 
 
@@ -40,8 +40,6 @@ def user_create(
 ) -> User:
     """Create an account. Staff need at least one location unless their role sees all;
     a patient account is linked to exactly one patient."""
-    from ketaclinic.accounts.models import User
-
     locations = list(locations)
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError(f"The username {username!r} is already taken.")

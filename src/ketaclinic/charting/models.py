@@ -16,6 +16,7 @@ from django.db import models
 from django.utils import timezone
 
 from ketaclinic.clinical.monitoring import MonitoringAlert, VitalReading
+from ketaclinic.clinical.scoring import get_instrument
 from ketaclinic.records import SignedRecord
 
 
@@ -307,8 +308,6 @@ class SessionScore(LateEntry):
     @staticmethod
     def score_range(instrument: str) -> tuple[int, int]:
         """Lowest and highest score, from the instrument's definition (CADSS-6: its items)."""
-        from ketaclinic.clinical.scoring import get_instrument
-
         if instrument == "cadss6":
             cadss = get_instrument("cadss")
             items = dict(cadss.subscales)["cadss6"]

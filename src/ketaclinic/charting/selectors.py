@@ -11,6 +11,8 @@ from django.db.models import Max, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from ketaclinic.accounts.models import User
+from ketaclinic.accounts.roles import CAPABILITIES
 from ketaclinic.charting.models import (
     ACTIVE_STATUSES,
     RemsSubmission,
@@ -60,13 +62,17 @@ from ketaclinic.clinical.rems import (
     rems_form_status,
 )
 from ketaclinic.clinical.safety_limits import QuestionnaireRule
+from ketaclinic.clinical.scoring import get_instrument
+from ketaclinic.measures.models import AssessmentResponse
 from ketaclinic.patients.models import BodyMeasurement
 from ketaclinic.patients.selectors import allergy_status, patient_scope
+from ketaclinic.register.models import EntryKind, LedgerEntry
+from ketaclinic.register.services import draw_unaccounted_ml
+from ketaclinic.scheduling.models import Appointment, AppointmentStatus
 from ketaclinic.treatment.models import PlannedSession
 from ketaclinic.treatment.protocol_data import infusion_minutes
 
 if TYPE_CHECKING:
-    from ketaclinic.accounts.models import User
     from ketaclinic.organization.models import Location
     from ketaclinic.patients.models import Patient
 
@@ -103,8 +109,6 @@ def planned_get_for_patient(patient: Patient, planned_id: int) -> PlannedSession
 def patient_sessions(patient: Patient) -> list[PlannedSession]:
     """Every planned session of the patient's courses with its treatment session, if any,
     and its live calendar booking in `bookings` (a list of at most one)."""
-    from ketaclinic.scheduling.models import Appointment, AppointmentStatus
-
     return list(
         PlannedSession.objects.filter(course__patient=patient)
         .select_related("course__protocol", "course__location", "treatment_session")
@@ -448,9 +452,6 @@ def presession_questionnaires(
     """The protocol's pre-dose questionnaires (safety_limits.predose_questionnaires), each
     with the patient's latest answer within its window before the treatment day: the
     pre-checks show what is done, and a hard stop blocks dosing until it is."""
-    from ketaclinic.clinical.scoring import get_instrument
-    from ketaclinic.measures.models import AssessmentResponse
-
     rules = rules or session_rules(session.course.protocol)
     checks = rules.limits.questionnaires
     if not checks:
@@ -489,9 +490,6 @@ def session_draws(session: TreatmentSession, dose: TodaysDose | None = None) -> 
     """The register's draws for this session, each with `unaccounted_ml` and `given_ml`,
     what the patient received as a volume of the container's stock (todays_dose: the minutes
     the pump ran, or the devices given), never more than was drawn."""
-    from ketaclinic.register.models import EntryKind, LedgerEntry
-    from ketaclinic.register.services import draw_unaccounted_ml
-
     draws = list(
         LedgerEntry.objects.filter(
             session=session, kind=EntryKind.DRAW, reversed_by__isnull=True
@@ -508,9 +506,6 @@ def session_draws(session: TreatmentSession, dose: TodaysDose | None = None) -> 
 
 def witness_candidates(session: TreatmentSession, actor: Any) -> list[Any]:
     """Clinical staff who may witness a waste at the session's location (not the actor)."""
-    from ketaclinic.accounts.models import User
-    from ketaclinic.accounts.roles import CAPABILITIES
-
     roles = [str(role) for role in CAPABILITIES["register.witness"][1]]
     return list(
         User.objects.filter(role__in=roles, is_active=True)
@@ -615,8 +610,6 @@ def _local(value: datetime | None, session: TreatmentSession) -> str:
 
 
 def _register_lines(session: TreatmentSession) -> list[str]:
-    from ketaclinic.register.models import LedgerEntry
-
     entries = LedgerEntry.objects.filter(session=session).select_related("container", "witness")
     return [
         f"  {_local(e.occurred_at, session)} {e.get_kind_display()} {e.amount_ml} mL "

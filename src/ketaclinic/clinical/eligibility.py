@@ -18,6 +18,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from ketaclinic.protocols import load_eligibility_data
+
 __all__ = [
     "ADHERENCE_VALUES",
     "CHECKS",
@@ -666,13 +668,9 @@ def with_overrides(
 
 def default_rules() -> tuple[EligibilityRule, ...]:
     """The packaged rules (`protocols/eligibility-rules.json`) with their default kinds."""
-    from ketaclinic.protocols import load_eligibility_data
-
     return load_rules(load_eligibility_data())
 
 
 def default_policy() -> TrialPolicy:
     """The packaged trial policy (`protocols/eligibility-rules.json`)."""
-    from ketaclinic.protocols import load_eligibility_data
-
     return load_policy(load_eligibility_data())

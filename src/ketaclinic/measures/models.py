@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from ketaclinic.clinical.scoring import get_instrument
+
 
 class ResponseContext(models.TextChoices):
     BASELINE = "baseline", "Baseline"
@@ -43,8 +45,6 @@ class SelfReportRequest(models.Model):
 
     @property
     def titles(self) -> list[str]:
-        from ketaclinic.clinical.scoring import get_instrument
-
         return [get_instrument(key).title for key in self.instrument_keys]
 
     @property

@@ -25,8 +25,8 @@ from ketaclinic.organization.selectors import crisis_line
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.selectors import patient_chart, patient_get_for_user
 from ketaclinic.portal.selectors import last_treatment, own_appointment, upcoming_appointments
-from ketaclinic.scheduling.selectors_changes import open_change_request_of
-from ketaclinic.scheduling.services_changes import MESSAGE_CHARS, change_request_submit
+from ketaclinic.scheduling.changes.selectors import open_change_request_of
+from ketaclinic.scheduling.changes.services import MESSAGE_CHARS, change_request_submit
 
 DISCHARGE_INSTRUCTIONS = Path(__file__).with_name("discharge_instructions.json")
 

@@ -39,6 +39,7 @@ from ketaclinic.register.models import (
     LedgerChainHead,
     LedgerEntry,
     LossReport,
+    Product,
 )
 
 if TYPE_CHECKING:
@@ -123,8 +124,6 @@ def stock_balances(location: Location) -> list[ProductBalance]:
     """Per product: containers holding any volume at the location, and their total (1 query).
 
     Stock is whatever still holds volume, whatever its status says."""
-    from ketaclinic.register.models import Product
-
     forms = dict(Product.Form.choices)
     rows = (
         Container.objects.filter(location=location, remaining_ml__gt=0)

@@ -29,6 +29,7 @@ from ketaclinic.accounts.services import signature_password_check
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.controlled import loss_deadlines
+from ketaclinic.organization.models import Location
 from ketaclinic.register.models import (
     Container,
     CountLine,
@@ -949,8 +950,6 @@ def ledger_verify() -> LedgerReport:
     """Walk each location's chain in sequence order and name the first entry that does not
     fit: altered (hash), removed (gap, or fewer entries than the head records) or reordered
     (previous hash not the predecessor's)."""
-    from ketaclinic.organization.models import Location
-
     checked = 0
     for location in Location.objects.order_by("pk"):
         expected_previous, expected_sequence, here = GENESIS_HASH, 1, 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ketaclinic.plugins import HomePanel, PanelContent, register_audit_labels, register_home_panel
-from ketaclinic.scheduling.selectors_requests import open_request_count
+from ketaclinic.scheduling.requests.selectors import open_request_count
 
 
 def requests_waiting(user: Any, location_id: int | None) -> PanelContent:

@@ -1,20 +1,18 @@
 """Scheduling URLs, one module per part: the public front door, the request queue, the
-calendars and bookings, and the scheduling settings."""
+calendars and bookings, patients' change requests, and the scheduling settings."""
 
-from ketaclinic.scheduling import (
-    urls_calendar,
-    urls_changes,
-    urls_public,
-    urls_requests,
-    urls_settings,
-)
+from ketaclinic.scheduling.calendar import urls as calendar_urls
+from ketaclinic.scheduling.changes import urls as changes_urls
+from ketaclinic.scheduling.public import urls as public_urls
+from ketaclinic.scheduling.requests import urls as requests_urls
+from ketaclinic.scheduling.settings import urls as settings_urls
 
 app_name = "scheduling"
 
 urlpatterns = [
-    *urls_public.urlpatterns,
-    *urls_requests.urlpatterns,
-    *urls_calendar.urlpatterns,
-    *urls_settings.urlpatterns,
-    *urls_changes.urlpatterns,
+    *public_urls.urlpatterns,
+    *requests_urls.urlpatterns,
+    *calendar_urls.urlpatterns,
+    *settings_urls.urlpatterns,
+    *changes_urls.urlpatterns,
 ]

@@ -9,7 +9,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from ketaclinic.scheduling.selectors_calendar import Column
+from ketaclinic.scheduling.calendar.selectors import Column
 
 register = template.Library()
 

@@ -15,11 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEntry
+from ketaclinic.scheduling.changes.services import change_request_handle, change_request_submit
+from ketaclinic.scheduling.changes.views import appointment_href
 from ketaclinic.scheduling.models import Appointment, ChangeRequest
 from ketaclinic.scheduling.services import appointment_book, appointment_cancel
-from ketaclinic.scheduling.services_changes import change_request_handle, change_request_submit
 from ketaclinic.scheduling.tests.conftest import at, next_weekday
-from ketaclinic.scheduling.views_changes import appointment_href
 
 pytestmark = pytest.mark.django_db
 

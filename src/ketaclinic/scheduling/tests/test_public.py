@@ -29,9 +29,9 @@ from ketaclinic.scheduling.models import (
     ClosedDay,
     ProviderLicense,
 )
+from ketaclinic.scheduling.requests.services import RequestLimitReached, request_submit
 from ketaclinic.scheduling.selectors import appointment_types_for, appointment_types_resolve
 from ketaclinic.scheduling.services import appointment_types_seed_defaults
-from ketaclinic.scheduling.services_requests import RequestLimitReached, request_submit
 
 pytestmark = pytest.mark.django_db
 

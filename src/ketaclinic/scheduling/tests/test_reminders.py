@@ -18,24 +18,24 @@ from ketaclinic.audit.models import AuditEntry
 from ketaclinic.charting.tests.test_concurrency import _run_together
 from ketaclinic.cli import main as cli_main
 from ketaclinic.measures.services import self_report_request_create
-from ketaclinic.scheduling import sms
 from ketaclinic.scheduling.models import Appointment, ReminderDelivery
-from ketaclinic.scheduling.reminders import (
+from ketaclinic.scheduling.reminders import sms
+from ketaclinic.scheduling.reminders.services import (
     _claim,
     reminder_email,
     reminder_sms,
     reminders_pending,
     reminders_send,
 )
+from ketaclinic.scheduling.reminders.sms import BaseSmsBackend, SmsMessage, get_sms_backend
 from ketaclinic.scheduling.services import (
     appointment_book,
     appointment_cancel,
     appointment_reschedule,
 )
-from ketaclinic.scheduling.sms import BaseSmsBackend, SmsMessage, get_sms_backend
 from ketaclinic.scheduling.tests.conftest import at, next_weekday
 
-LOCMEM = "ketaclinic.scheduling.sms.LocmemSmsBackend"
+LOCMEM = "ketaclinic.scheduling.reminders.sms.LocmemSmsBackend"
 FAILING = "ketaclinic.scheduling.tests.test_reminders.FailingSmsBackend"
 
 
@@ -228,18 +228,20 @@ def test_a_wrong_sms_backend_stops_the_run_before_anything_is_claimed(
 ) -> None:
     slc, day = schedule["slc"], next_weekday(1)
     _infusion(schedule, ada, at(slc, day, "10:00"))
-    settings.KETACLINIC_SMS_BACKEND = "ketaclinic.scheduling.sms.NoSuchBackend"
+    settings.KETACLINIC_SMS_BACKEND = "ketaclinic.scheduling.reminders.sms.NoSuchBackend"
     with pytest.raises(ImproperlyConfigured, match="KETACLINIC_SMS_BACKEND"):
         reminders_send(now=at(slc, day, "08:00"))
     assert ReminderDelivery.objects.count() == 0 and mail.outbox == []
-    settings.KETACLINIC_SMS_BACKEND = "ketaclinic.scheduling.sms.SmsMessage"
+    settings.KETACLINIC_SMS_BACKEND = "ketaclinic.scheduling.reminders.sms.SmsMessage"
     with pytest.raises(ImproperlyConfigured, match="send_messages"):
         get_sms_backend()
 
 
 def test_the_console_backend_prints_each_text() -> None:
     stream = io.StringIO()
-    backend = get_sms_backend("ketaclinic.scheduling.sms.ConsoleSmsBackend", stream=stream)
+    backend = get_sms_backend(
+        "ketaclinic.scheduling.reminders.sms.ConsoleSmsBackend", stream=stream
+    )
     assert backend.send_messages([SmsMessage("(801) 555-0123", "Hello")]) == 1
     assert "SMS to (801) 555-0123\nHello" in stream.getvalue()
 

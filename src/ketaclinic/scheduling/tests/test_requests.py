@@ -23,8 +23,8 @@ from ketaclinic.scheduling.models import (
     ContactAttempt,
     RequestStatus,
 )
-from ketaclinic.scheduling.selectors_requests import open_request_count
-from ketaclinic.scheduling.services_requests import (
+from ketaclinic.scheduling.requests.selectors import open_request_count
+from ketaclinic.scheduling.requests.services import (
     contact_attempt_record,
     request_convert,
     request_submit,

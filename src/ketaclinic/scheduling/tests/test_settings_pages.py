@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from ketaclinic.accounts.roles import Role
 from ketaclinic.audit.models import AuditEntry
-from ketaclinic.scheduling import services_settings
 from ketaclinic.scheduling.models import (
     AppointmentType,
     ClosedDay,
@@ -30,6 +29,7 @@ from ketaclinic.scheduling.models import (
 )
 from ketaclinic.scheduling.selectors import appointment_types_for
 from ketaclinic.scheduling.services import appointment_book
+from ketaclinic.scheduling.settings import services as services_settings
 from ketaclinic.scheduling.tests.conftest import at, next_weekday
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ketaclinic.scheduling.reminders import reminders_pending, reminders_send
+from ketaclinic.scheduling.reminders.services import reminders_pending, reminders_send
 
 
 class Command(BaseCommand):

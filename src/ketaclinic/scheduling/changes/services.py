@@ -1,6 +1,6 @@
 """A patient's requests, from the portal, to move or cancel a visit; the team marks them
 handled once they have called back and changed the booking (or not). Reads are in
-selectors_changes.py.
+selectors.py.
 
 One open request per appointment (ChangeRequest's constraint): a second is refused with a
 message, also when two are sent at the same moment.

@@ -13,9 +13,9 @@ from django.views.decorators.cache import never_cache
 
 from ketaclinic.audit.context import client_address
 from ketaclinic.organization.selectors import crisis_line
-from ketaclinic.scheduling import selectors_requests as selectors
-from ketaclinic.scheduling.forms_public import RequestForm
-from ketaclinic.scheduling.services_requests import RequestLimitReached, request_submit
+from ketaclinic.scheduling.public.forms import RequestForm
+from ketaclinic.scheduling.requests import selectors as selectors
+from ketaclinic.scheduling.requests.services import RequestLimitReached, request_submit
 
 
 def visit(request: HttpRequest) -> HttpResponse:

@@ -2,7 +2,7 @@
 per location: appointment types, chairs and rooms, opening hours and closed days, provider
 working hours and licenses.
 
-Thin views over services_settings (writes) and selectors_settings (reads). Every page:
+Thin views over services.py (writes) and selectors.py (reads) beside them. Every page:
 login, the capability (403), the location among the user's (404). No patient data is
 shown, so reading is not audited; every write is. A removal is shown first by a GET and
 only done by the POST. Bad input re-renders the form with what was typed and nothing saved.
@@ -25,11 +25,11 @@ from django.views.decorators.http import require_POST
 from ketaclinic.accounts.decorators import capability_required
 from ketaclinic.accounts.selectors import chosen_location_id, locations_for
 from ketaclinic.organization.models import Location
-from ketaclinic.scheduling import forms_settings as forms
-from ketaclinic.scheduling import selectors_settings as read
-from ketaclinic.scheduling import services_settings as services
 from ketaclinic.scheduling.models import ClosedDay, Resource, ResourceKind
 from ketaclinic.scheduling.selectors import providers_at
+from ketaclinic.scheduling.settings import forms as forms
+from ketaclinic.scheduling.settings import selectors as read
+from ketaclinic.scheduling.settings import services as services
 
 configure = capability_required(services.CAPABILITY)
 

@@ -22,8 +22,8 @@ from icalendar import Calendar, Event
 from ketaclinic.accounts.models import User
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
+from ketaclinic.scheduling.calendar.selectors import shown_patient_ids
 from ketaclinic.scheduling.models import Appointment, CalendarFeed
-from ketaclinic.scheduling.selectors_calendar import shown_patient_ids
 
 TOKEN_BYTES = 32
 

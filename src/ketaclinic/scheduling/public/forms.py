@@ -95,7 +95,7 @@ class RequestForm(forms.Form):
         return self.locations[choice], False
 
     def submission(self) -> dict[str, Any]:
-        """The keyword arguments of services_requests.request_submit."""
+        """The keyword arguments of requests.services.request_submit."""
         data = self.cleaned_data
         location, telehealth = self.visit_choice()
         return {

@@ -74,7 +74,7 @@ def get_sms_backend(path: str | None = None, **kwargs: Any) -> BaseSmsBackend:
         raise ImproperlyConfigured(
             f"KETACLINIC_SMS_BACKEND {path!r} cannot be imported ({error}). Give the dotted "
             "path of a class with a send_messages(messages) method, e.g. "
-            "'ketaclinic.scheduling.sms.ConsoleSmsBackend'."
+            "'ketaclinic.scheduling.reminders.sms.ConsoleSmsBackend'."
         ) from error
     if not isinstance(backend_class, type) or not callable(
         getattr(backend_class, "send_messages", None)

@@ -1,10 +1,10 @@
-"""URLs: scheduling settings, per location (see views_settings)."""
+"""URLs: scheduling settings, per location (see views.py beside it)."""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from ketaclinic.scheduling import views_settings as views
+from ketaclinic.scheduling.settings import views as views
 
 P = "scheduling/settings/<int:location_id>/"
 

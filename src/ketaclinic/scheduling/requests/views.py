@@ -27,10 +27,10 @@ from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
 from ketaclinic.patients.forms import PatientForm
 from ketaclinic.patients.selectors import patients_visible_to
-from ketaclinic.scheduling import selectors_requests as selectors
-from ketaclinic.scheduling import services_requests as services
-from ketaclinic.scheduling.forms_requests import ContactAttemptForm, DeclineForm, LinkForm
 from ketaclinic.scheduling.models import AppointmentRequest
+from ketaclinic.scheduling.requests import selectors as selectors
+from ketaclinic.scheduling.requests import services as services
+from ketaclinic.scheduling.requests.forms import ContactAttemptForm, DeclineForm, LinkForm
 
 
 def booking_url(appointment_request: AppointmentRequest) -> str:

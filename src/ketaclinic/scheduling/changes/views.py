@@ -15,12 +15,12 @@ from ketaclinic.accounts.decorators import capability_required
 from ketaclinic.accounts.selectors import chosen_location_id
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
-from ketaclinic.scheduling.models import Appointment
-from ketaclinic.scheduling.selectors_changes import (
+from ketaclinic.scheduling.changes.selectors import (
     change_request_get_for_user,
     open_change_requests_for,
 )
-from ketaclinic.scheduling.services_changes import NOTE_CHARS, change_request_handle
+from ketaclinic.scheduling.changes.services import NOTE_CHARS, change_request_handle
+from ketaclinic.scheduling.models import Appointment
 
 
 class HandleForm(forms.Form):

@@ -1,5 +1,5 @@
 """Forms for the scheduling settings pages: they read and type what was entered and keep it
-when refused; services_settings decides whether it makes sense."""
+when refused; settings.services decides whether it makes sense."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ketaclinic.accounts.models import User
 from ketaclinic.eligibility.models import Route
 from ketaclinic.organization.models import STATE_CHOICES
 from ketaclinic.scheduling.models import WEEKDAY_CHOICES, AppointmentType, LicenseKind, ResourceKind
-from ketaclinic.scheduling.services_settings import TypeSettings, Week
+from ketaclinic.scheduling.settings.services import TypeSettings, Week
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")

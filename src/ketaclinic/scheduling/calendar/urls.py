@@ -1,5 +1,5 @@
 """URLs: calendars, booking, one appointment, a course's sessions, the ICS feed (see
-views_calendar)."""
+views.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date
 
 from django.urls import URLPattern, path, register_converter
 
-from ketaclinic.scheduling import views_calendar as views
+from ketaclinic.scheduling.calendar import views as views
 
 
 class CalendarDateConverter:

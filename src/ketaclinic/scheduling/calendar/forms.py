@@ -24,8 +24,8 @@ from ketaclinic.scheduling.models import (
     Resource,
     ResourceKind,
 )
+from ketaclinic.scheduling.requests.selectors import requests_visible_to
 from ketaclinic.scheduling.selectors import appointment_types_for, providers_at
-from ketaclinic.scheduling.selectors_requests import requests_visible_to
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME = forms.TimeInput(attrs={"type": "time", "step": "300"}, format="%H:%M")

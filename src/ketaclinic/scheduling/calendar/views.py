@@ -24,8 +24,9 @@ from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_eve
 from ketaclinic.organization.models import Location
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
-from ketaclinic.scheduling import feed, services
-from ketaclinic.scheduling.forms_booking import (
+from ketaclinic.scheduling import services
+from ketaclinic.scheduling.calendar import feed
+from ketaclinic.scheduling.calendar.forms import (
     BookingForm,
     CancelForm,
     FeedResetForm,
@@ -33,9 +34,7 @@ from ketaclinic.scheduling.forms_booking import (
     RescheduleForm,
     SeriesForm,
 )
-from ketaclinic.scheduling.models import Appointment, AppointmentStatus, CalendarFeed
-from ketaclinic.scheduling.selectors import course_sessions_to_book
-from ketaclinic.scheduling.selectors_calendar import (
+from ketaclinic.scheduling.calendar.selectors import (
     calendar_day,
     calendar_location,
     calendar_provider,
@@ -45,7 +44,9 @@ from ketaclinic.scheduling.selectors_calendar import (
     monday_of,
     shown_patient_ids,
 )
-from ketaclinic.scheduling.selectors_requests import requests_visible_to
+from ketaclinic.scheduling.models import Appointment, AppointmentStatus, CalendarFeed
+from ketaclinic.scheduling.requests.selectors import requests_visible_to
+from ketaclinic.scheduling.selectors import course_sessions_to_book
 from ketaclinic.scheduling.telehealth import video_link
 from ketaclinic.treatment.models import PlannedSession
 

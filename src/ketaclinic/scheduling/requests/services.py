@@ -25,7 +25,7 @@ from ketaclinic.organization.models import Location, Organization
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import patient_register, require_patient_access
 from ketaclinic.scheduling.models import AppointmentRequest, ContactAttempt, RequestStatus
-from ketaclinic.scheduling.selectors_requests import (
+from ketaclinic.scheduling.requests.selectors import (
     OPEN_STATUSES,
     clinic_phone,
     requests_visible_to,

@@ -23,7 +23,7 @@ from ketaclinic.scheduling.models import (
     WorkingHours,
 )
 from ketaclinic.scheduling.selectors import providers_at, weekly_hours
-from ketaclinic.scheduling.services_settings import TYPE_FIELDS, Week
+from ketaclinic.scheduling.settings.services import TYPE_FIELDS, Week
 
 # A license expiring within this many days is flagged so it can be renewed in time
 # (ketaclinic default: state boards' renewal windows are typically 60-90 days).

@@ -1,10 +1,10 @@
-"""URLs: the coordinator's appointment-request queue (see views_requests)."""
+"""URLs: the coordinator's appointment-request queue (see views.py beside it)."""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from ketaclinic.scheduling import views_requests as views
+from ketaclinic.scheduling.requests import views as views
 
 urlpatterns: list[URLPattern] = [
     path("requests/", views.request_queue, name="request_queue"),

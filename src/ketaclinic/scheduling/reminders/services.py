@@ -36,7 +36,7 @@ from ketaclinic.scheduling.models import (
     ReminderChannel,
     ReminderDelivery,
 )
-from ketaclinic.scheduling.sms import BaseSmsBackend, SmsMessage, get_sms_backend
+from ketaclinic.scheduling.reminders.sms import BaseSmsBackend, SmsMessage, get_sms_backend
 
 ERROR_CHARS = 300  # ReminderDelivery.error
 

@@ -1,0 +1,1 @@
+"""Appointment reminders by email and text message (`ketaclinic reminders send`)."""
