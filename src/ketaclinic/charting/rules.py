@@ -23,7 +23,8 @@ from ketaclinic.clinical.monitoring import (
 )
 from ketaclinic.clinical.rems import DEFAULT_FORM_DUE_DAYS
 from ketaclinic.clinical.safety_limits import SafetyLimits, safety_limits_from_protocol
-from ketaclinic.protocols import PROTOCOL_KEYS, load_protocol
+from ketaclinic.protocols.loader import load_protocol
+from ketaclinic.protocols.schema import PROTOCOL_KEYS
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from ketaclinic.protocols import load_eligibility_data
+from ketaclinic.protocols.loader import load_eligibility_data
 
 __all__ = [
     "ADHERENCE_VALUES",

@@ -43,7 +43,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from ketaclinic.protocols import ESKETAMINE_MIN_OBSERVATION_MIN
+from ketaclinic.protocols.schema import ESKETAMINE_MIN_OBSERVATION_MIN
 
 __all__ = [
     "CRITICAL_CONFIRM_WINDOW_FACTOR",

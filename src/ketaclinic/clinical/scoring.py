@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ketaclinic.instruments import (
+from ketaclinic.instruments.loader import load_definition, resolve_override_dir
+from ketaclinic.instruments.schema import (
     INSTRUMENT_KEYS,
     REMISSION_OPERATORS,
     UnknownInstrumentError,
-    load_definition,
-    resolve_override_dir,
 )
 
 __all__ = [

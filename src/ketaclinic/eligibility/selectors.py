@@ -21,7 +21,7 @@ from ketaclinic.eligibility.models import (
     IntakeEvaluation,
     RuleSetting,
 )
-from ketaclinic.protocols import load_eligibility_data
+from ketaclinic.protocols.loader import load_eligibility_data
 
 if TYPE_CHECKING:
     from ketaclinic.patients.models import Patient

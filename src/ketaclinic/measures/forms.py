@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 
 from ketaclinic.clinical.scoring import Instrument, get_instrument
-from ketaclinic.instruments import INSTRUMENT_KEYS
+from ketaclinic.instruments.schema import INSTRUMENT_KEYS
 from ketaclinic.measures.models import AlertAction, ResponseContext
 
 

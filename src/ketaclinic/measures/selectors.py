@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from ketaclinic.clinical.scoring import Instrument, ResponseStatus, get_instrument, response_status
-from ketaclinic.instruments import INSTRUMENT_KEYS
+from ketaclinic.instruments.schema import INSTRUMENT_KEYS
 from ketaclinic.measures.charts import TrendChart, trend_chart
 from ketaclinic.measures.models import (
     AssessmentResponse,

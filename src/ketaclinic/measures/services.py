@@ -17,7 +17,7 @@ from django.utils import timezone
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
 from ketaclinic.clinical.scoring import InvalidResponseError, UnknownInstrumentError, score
-from ketaclinic.instruments import INSTRUMENT_KEYS
+from ketaclinic.instruments.schema import INSTRUMENT_KEYS
 from ketaclinic.measures.models import (
     AlertAction,
     AssessmentResponse,

@@ -15,7 +15,7 @@ from ketaclinic.accounts.selectors import chosen_location_id
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.scoring import UnknownInstrumentError, get_instrument
-from ketaclinic.instruments import INSTRUMENT_KEYS
+from ketaclinic.instruments.schema import INSTRUMENT_KEYS
 from ketaclinic.measures import services
 from ketaclinic.measures.forms import (
     AcknowledgeForm,

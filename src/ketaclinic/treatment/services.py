@@ -21,7 +21,8 @@ from ketaclinic.eligibility.models import EligibilityDecision
 from ketaclinic.eligibility.selectors import current_consent, latest_decision
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import require_patient_access
-from ketaclinic.protocols import PROTOCOL_KEYS, load_protocol, validate_protocol
+from ketaclinic.protocols.loader import load_protocol
+from ketaclinic.protocols.schema import PROTOCOL_KEYS, validate_protocol
 from ketaclinic.treatment.models import PlannedSession, ProtocolVersion, TreatmentCourse
 from ketaclinic.treatment.protocol_data import (
     allowed_mg_per_kg,

@@ -26,7 +26,7 @@ from ketaclinic.clinical.eligibility import (
     trial_is_adequate,
     with_overrides,
 )
-from ketaclinic.protocols import load_eligibility_data
+from ketaclinic.protocols.loader import load_eligibility_data
 
 RULES = default_rules()
 POLICY = default_policy()

@@ -29,7 +29,8 @@ from ketaclinic.clinical.monitoring import (
     predose_check,
     thresholds_from_protocol,
 )
-from ketaclinic.protocols import PROTOCOL_KEYS, load_protocol
+from ketaclinic.protocols.loader import load_protocol
+from ketaclinic.protocols.schema import PROTOCOL_KEYS
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 IV = thresholds_from_protocol(load_protocol("iv-ketamine-standard"))

@@ -9,16 +9,15 @@ from typing import Any
 
 import pytest
 
-import ketaclinic.protocols as protocols
 from ketaclinic.clinical import eligibility, schedule
 from ketaclinic.clinical.eligibility import load_policy, load_rules
 from ketaclinic.clinical.schedule import ScheduleRules
-from ketaclinic.protocols import (
+from ketaclinic.protocols import loader, schema
+from ketaclinic.protocols.loader import load_eligibility_data, load_protocol
+from ketaclinic.protocols.schema import (
     PROTOCOL_KEYS,
     REQUIRED_KEYS,
     ProtocolError,
-    load_eligibility_data,
-    load_protocol,
     validate_protocol,
 )
 
@@ -163,7 +162,7 @@ def test_eligibility_data_builds_rules_and_policy() -> None:
 
 
 def test_routes_agree_with_the_rules_engine() -> None:
-    assert protocols.ROUTES == eligibility.ROUTES
+    assert schema.ROUTES == eligibility.ROUTES
 
 
 def _broken(key: str, path: str, value: Any) -> dict[str, Any]:
@@ -228,7 +227,7 @@ def test_bad_protocol_data_names_file_and_field(
     assert isinstance(error.value, ValueError)
 
 
-@pytest.mark.parametrize("module", [protocols, eligibility, schedule])
+@pytest.mark.parametrize("module", [schema, loader, eligibility, schedule])
 def test_pure_modules_import_no_django(module: Any) -> None:
     tree = ast.parse(inspect.getsource(module))
     imported = {

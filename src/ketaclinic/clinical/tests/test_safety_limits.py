@@ -21,7 +21,8 @@ from ketaclinic.clinical.safety_limits import (
     check_vitals,
     safety_limits_from_protocol,
 )
-from ketaclinic.protocols import PROTOCOL_KEYS, load_protocol
+from ketaclinic.protocols.loader import load_protocol
+from ketaclinic.protocols.schema import PROTOCOL_KEYS
 
 NOW = datetime(2027, 1, 6, 17, 0, tzinfo=UTC)
 IV = safety_limits_from_protocol(load_protocol("iv-ketamine-standard"))

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ketaclinic.clinical.schedule import ScheduleError, ScheduleRules, plan_session_starts
-from ketaclinic.protocols import load_protocol
+from ketaclinic.protocols.loader import load_protocol
 
 IV_INDUCTION = ScheduleRules(sessions=6, max_per_week=3, no_consecutive_days=True)
 DENVER = "America/Denver"

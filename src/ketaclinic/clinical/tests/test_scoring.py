@@ -24,7 +24,8 @@ from ketaclinic.clinical.scoring import (
     response_status,
     score,
 )
-from ketaclinic.instruments import InstrumentOverrideError, load_definition
+from ketaclinic.instruments.loader import load_definition
+from ketaclinic.instruments.schema import InstrumentOverrideError
 
 BANDED = ("phq9", "gad7", "qids-sr16", "madrs", "moaas")
 # QIDS-SR16 items that each make up (or can fill) one of its nine domains.
@@ -108,7 +109,7 @@ def test_unknown_instrument_names_the_known_ones() -> None:
 
 def test_clinical_core_and_definitions_import_no_django() -> None:
     code = (
-        "import sys, ketaclinic.clinical.scoring, ketaclinic.instruments;"
+        "import sys, ketaclinic.clinical.scoring, ketaclinic.instruments.loader;"
         "sys.exit(any(m == 'django' or m.startswith('django.') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

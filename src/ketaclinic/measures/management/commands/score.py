@@ -25,7 +25,7 @@ from ketaclinic.clinical.scoring import (
     get_instrument,
     score,
 )
-from ketaclinic.instruments import InstrumentOverrideError
+from ketaclinic.instruments.schema import InstrumentOverrideError
 
 WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 INVALID_INPUT = 2  # exit status for anything that could not be scored
