@@ -972,19 +972,26 @@ def session_cancel(*, actor: User, planned: PlannedSession, reason: str) -> Trea
     if not reason.strip():
         raise ValidationError("Give the reason for cancelling.")
     with transaction.atomic():
-        session = TreatmentSession.objects.filter(planned_session=planned).first()
-        if session is None:
-            course = planned.course
-            session = TreatmentSession.objects.create(
-                planned_session=planned,
-                course=course,
-                patient=course.patient,
-                location=course.location,
-                route=course.protocol.route,
-                scheduled_at=planned.starts_at,
-                planned_dose_mg=planned.planned_dose_mg,
-            )
+        session = _session_of(planned)
         return _end(actor, session, SessionStatus.CANCELLED, reason, capability="sessions.check_in")
+
+
+def _session_of(planned: PlannedSession) -> TreatmentSession:
+    """The planned session's treatment session, made (scheduled, not checked in) when it has
+    none yet: a cancelled session is recorded as one."""
+    session = TreatmentSession.objects.filter(planned_session=planned).first()
+    if session is not None:
+        return session
+    course = planned.course
+    return TreatmentSession.objects.create(
+        planned_session=planned,
+        course=course,
+        patient=course.patient,
+        location=course.location,
+        route=course.protocol.route,
+        scheduled_at=planned.starts_at,
+        planned_dose_mg=planned.planned_dose_mg,
+    )
 
 
 def course_sessions_cancel(*, actor: User, course: TreatmentCourse, reason: str) -> int:
@@ -1008,17 +1015,7 @@ def course_sessions_cancel(*, actor: User, course: TreatmentCourse, reason: str)
     for planned in course.planned_sessions.exclude(
         pk__in=started.values("planned_session_id")
     ).order_by("number"):
-        session = TreatmentSession.objects.filter(planned_session=planned).first()
-        if session is None:
-            session = TreatmentSession.objects.create(
-                planned_session=planned,
-                course=course,
-                patient=course.patient,
-                location=course.location,
-                route=course.protocol.route,
-                scheduled_at=planned.starts_at,
-                planned_dose_mg=planned.planned_dose_mg,
-            )
+        session = _session_of(planned)
         session.end_reason = text
         _move(session, SessionStatus.CANCELLED, actor=actor, reason=text)
         _save(session, ["end_reason"])
