@@ -18,6 +18,7 @@ from django.utils import timezone
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.charting import services
 from ketaclinic.charting.models import DosingEvent, SessionStatus, TreatmentSession, VitalSign
+from ketaclinic.charting.rules import session_rules
 from ketaclinic.charting.selectors import (
     discharge_assessment,
     dosing_blockers,
@@ -28,6 +29,7 @@ from ketaclinic.charting.selectors import (
 )
 from ketaclinic.charting.tests.conftest import ago, prechecked, vitals
 from ketaclinic.conftest import PASSWORD, make_course
+from ketaclinic.protocols.loader import load_protocol
 from ketaclinic.register.models import EntryKind, LedgerEntry
 from ketaclinic.register.tests.conftest import ketamine_vials
 from ketaclinic.treatment.models import ProtocolVersion
@@ -523,3 +525,12 @@ def test_after_discharge_the_chart_no_longer_says_not_yet(
     html = client.get(_url(iv_session)).content.decode()
     assert 'id="readiness"' not in html and "Not yet" not in html
     assert "Discharged" in html
+
+
+def test_a_protocol_version_saved_before_the_limits_takes_the_shipped_ones() -> None:
+    data = load_protocol("iv-ketamine-standard")
+    del data["safety_limits"]
+    older = ProtocolVersion(key="iv-ketamine-standard", version=7, data=data)
+    limits = session_rules(older).limits
+    assert limits.vitals_refuse["diastolic"].low == 30
+    assert limits.source_of("vitals").startswith("as shipped with ketaclinic")
