@@ -22,6 +22,7 @@ def register() -> None:
             90,
             recent_entries,
             roles=frozenset({"medical_director", "admin"}),
+            wide=True,
         )
     )
     register_audit_labels({"home": "Home page", "demo": "Demo clinic"})
