@@ -540,7 +540,8 @@ def course_bookings_cancel(*, actor: User, course: TreatmentCourse, reason: str)
     """Cancel the live bookings of a course's planned sessions that were never checked in
     (the course ended: treatment.signals.course_ended). Returns how many."""
     bookings = (
-        Appointment.objects.select_for_update()
+        # Only the appointment rows: PostgreSQL locks no outer-joined side.
+        Appointment.objects.select_for_update(of=("self",))
         .filter(planned_session__course=course, status=AppointmentStatus.BOOKED)
         .filter(
             Q(planned_session__treatment_session__isnull=True)
