@@ -24,10 +24,20 @@ ketaclinic runs a ketamine / esketamine treatment program. Commands:
   demo                  seed the fictional demo clinic (--patients N, --if-empty); sets
                         up the tables first on a new database
   createuser            add a staff or patient account (--role ROLE)
-  audit verify          check that the audit log's hash chain is intact
+  unlock USERNAME       lift an account's lockout on the server (--address ADDR: let an
+                        address that made too many failed sign-ins sign in again)
+  backup                write a checksummed archive of the database, safe while the app
+                        runs (--to DIR, --keep-days N; docs/backups.md)
+  backup verify FILE    restore an archive into a scratch database and check both chains
+  restore FILE          restore an archive into the database, after confirmation
+  audit verify          check the audit log's hash chain, its append-only triggers and
+                        the anchors kept outside the database (docs/audit.md)
+  audit anchor          write the audit chain's head to the anchor file; for cron
   ledger verify         check every location's controlled-substance ledger chain
   reminders send        email and text the appointment reminders that are due; for cron,
                         safe to run twice (--dry-run lists them; docs/reminders.md)
+  requests purge        delete declined and spam appointment requests past the retention
+                        period (KETACLINIC_REQUEST_RETENTION_DAYS); for cron
   score                 score an instrument response (score phq9 2 1 0 ...; --json, --csv)
   dose                  IV ketamine dose, volume and pump rate; esketamine devices (--json)
   pk                    predicted plasma ketamine for an infusion (educational; --json)

@@ -70,6 +70,19 @@ def _clock_marker(request: pytest.FixtureRequest) -> Any:
         yield
 
 
+# Long-running tests that `.ci/run` selects with -m and `make test` leaves out.
+OPT_IN_MARKERS = ("crash", "fuzz")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the crash and fuzz tests unless the -m expression names them."""
+    chosen = config.getoption("markexpr") or ""
+    for item in items:
+        for marker in OPT_IN_MARKERS:
+            if item.get_closest_marker(marker) and marker not in chosen:
+                item.add_marker(pytest.mark.skip(reason=f"run with -m {marker} (.ci/run does)"))
+
+
 def pytest_report_header() -> str:
     instant = pinned_instant()
     return f"clock: pinned to {instant.isoformat()} (KETACLINIC_TEST_NOW)" if instant else ""
@@ -78,6 +91,14 @@ def pytest_report_header() -> str:
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _audit_anchors_of_this_test(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test's audit anchors go to a file of its own, never to var/ (docs/audit.md)."""
+    settings.KETACLINIC_AUDIT_ANCHOR_FILE = str(
+        tmp_path_factory.mktemp("anchors") / "audit-anchors.jsonl"
+    )
 
 
 @pytest.fixture
@@ -326,27 +347,29 @@ def make_course(
 
 @pytest.fixture(autouse=True, scope="session")
 def _ledger_triggers_survive_test_flush() -> Any:
-    """Transactional tests empty every table between tests with DELETE on SQLite, which the
-    ledger's append-only triggers refuse. Only this test flush lifts them, and puts them back
-    in the same transaction (PostgreSQL empties tables with TRUNCATE, which they allow)."""
+    """Transactional tests empty every table between tests: with DELETE on SQLite, which the
+    ledger's and the audit log's append-only triggers refuse, and with TRUNCATE on
+    PostgreSQL, which the audit log's trigger refuses. Only this test flush lifts them, and
+    puts them back in the same transaction."""
     from django.db import connection
 
-    from ketaclinic.register import triggers
+    from ketaclinic.audit import triggers as audit_triggers
+    from ketaclinic.register import triggers as ledger_triggers
 
-    if connection.vendor != "sqlite":
-        yield
-        return
+    guarded = [audit_triggers] + ([ledger_triggers] if connection.vendor == "sqlite" else [])
     DatabaseOperations = type(connection.ops)
     original = DatabaseOperations.sql_flush
 
     def sql_flush(self: Any, style: Any, tables: Any, **kwargs: Any) -> list[str]:
         sql = original(self, style, tables, **kwargs)
-        if triggers.TABLE not in tables:
+        lifted = [module for module in guarded if module.TABLE in tables]
+        if not lifted:
             return sql
+        vendor = connection.vendor
         return [
-            *triggers.drop_statements("sqlite"),
+            *(statement for module in lifted for statement in module.drop_statements(vendor)),
             *sql,
-            *triggers.create_statements("sqlite"),
+            *(statement for module in lifted for statement in module.create_statements(vendor)),
         ]
 
     DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]

@@ -1,7 +1,10 @@
 """Error pages in the clinic's layout, with no detail that would help someone probing."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+
+# The JSON API answers in JSON, also for an address it has no route for.
+API_PREFIX = "/api/"
 
 
 def forbidden(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -9,4 +12,6 @@ def forbidden(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"detail": "Not found"}, status=404)
     return render(request, "errors/404.html", status=404)

@@ -5,6 +5,7 @@ Every setting is documented in docs/configuration.md; keep the two in step.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -178,11 +179,21 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-# Brute-force lockout (django-axes): locked per account after N failures.
+# Brute-force lockout (django-axes): locked per account after N failures, for a cool-off.
 AXES_FAILURE_LIMIT = env_int("KETACLINIC_LOGIN_FAILURE_LIMIT", 6)
 AXES_LOCKOUT_PARAMETERS = ["username"]
-_cooloff_minutes = env_int("KETACLINIC_LOCKOUT_MINUTES", 0)
+_cooloff_minutes = env_int("KETACLINIC_LOCKOUT_MINUTES", 15)
 AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes) if _cooloff_minutes > 0 else None
+# Wrong passwords typed while an account is locked do not make the lockout last longer, so
+# nobody can keep an account locked by going on trying.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The same client address as the audit log (trusted proxies only).
+AXES_CLIENT_IP_CALLABLE = "ketaclinic.audit.context.client_address"
+# Failed sign-ins one network address (IPv6: one /64) may make in 24 hours before sign-in
+# from it is refused; failures of an account that then signs in from there are forgiven.
+KETACLINIC_LOGIN_FAILURES_PER_ADDRESS_PER_DAY = env_int(
+    "KETACLINIC_LOGIN_FAILURES_PER_ADDRESS_PER_DAY", 30
+)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
@@ -291,11 +302,44 @@ KETACLINIC_SMS_BACKEND = os.environ.get(
 )
 # A reminder that failed is tried again on later runs, up to this many attempts in all.
 KETACLINIC_REMINDER_MAX_ATTEMPTS = env_int("KETACLINIC_REMINDER_MAX_ATTEMPTS", 3)
+# A reminder left "sending" this long (its run was killed mid-send) counts as failed, so a
+# later run tries it again (docs/reminders.md).
+KETACLINIC_REMINDER_STUCK_MINUTES = env_int("KETACLINIC_REMINDER_STUCK_MINUTES", 30)
 # Behind a reverse proxy: the header it puts the visitor's address in (e.g. X-Forwarded-For),
 # for the audit log and the request form's rate limit. Empty: the connection's address.
 KETACLINIC_CLIENT_ADDRESS_HEADER = os.environ.get("KETACLINIC_CLIENT_ADDRESS_HEADER", "")
-# Public appointment requests accepted from one address per hour; more are refused.
+# The proxies that header is believed from (addresses or networks); from anyone else the
+# header is ignored and the connection's own address is used.
+KETACLINIC_TRUSTED_PROXIES = [
+    p.strip()
+    for p in os.environ.get("KETACLINIC_TRUSTED_PROXIES", "127.0.0.1,::1").split(",")
+    if p.strip()
+]
+for _proxy in KETACLINIC_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"KETACLINIC_TRUSTED_PROXIES: {_proxy!r} is not an address or a network"
+        ) from exc
+# Public appointment requests accepted from one address (IPv6: one /64) per hour, and from
+# every address together per hour; more are refused.
 KETACLINIC_REQUESTS_PER_ADDRESS_PER_HOUR = env_int("KETACLINIC_REQUESTS_PER_ADDRESS_PER_HOUR", 5)
+KETACLINIC_REQUESTS_PER_HOUR = env_int("KETACLINIC_REQUESTS_PER_HOUR", 60)
+# Declined and spam requests are deleted this many days after they were handled
+# (`ketaclinic requests purge`, for cron).
+KETACLINIC_REQUEST_RETENTION_DAYS = env_int("KETACLINIC_REQUEST_RETENTION_DAYS", 90)
+
+# Backups and the audit log's anchors outside the database (docs/backups.md, docs/audit.md).
+KETACLINIC_BACKUP_DIR = Path(
+    os.environ.get("KETACLINIC_BACKUP_DIR", "") or VAR_DIR / "backups"
+).resolve()
+# Empty turns the anchor file off (anchors are still printed in each backup's manifest).
+KETACLINIC_AUDIT_ANCHOR_FILE = os.environ.get(
+    "KETACLINIC_AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.jsonl")
+)
+# The proxy and monitoring poll /healthz over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from ketaclinic.api import api
+from ketaclinic.operations.health import healthz
 
 urlpatterns = [
     path("", include("ketaclinic.home.urls")),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("register/", include("ketaclinic.register.urls")),
     path("", include("ketaclinic.scheduling.urls")),
     path("api/", api.urls),
+    path("healthz", healthz, name="healthz"),
 ]
 
 handler403 = "ketaclinic.errors.forbidden"

@@ -66,3 +66,23 @@ class User(AbstractUser):
 
     def can(self, capability: str) -> bool:
         return self.is_active and role_has(self.role, capability)
+
+
+class SignInFailure(models.Model):
+    """One failed sign-in, counted per network address (an IPv4 address or an IPv6 /64) for
+    the per-address throttle: an anonymous visitor who keeps guessing passwords is stopped
+    before they can keep any account locked (accounts.services.signin_failure_record).
+    Kept for a day."""
+
+    network = models.CharField(max_length=64)
+    username = models.CharField(max_length=150, blank=True)
+    failed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["network", "failed_at"], name="signin_failure_network"),
+            models.Index(fields=["failed_at"], name="signin_failure_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"failed sign-in from {self.network}"

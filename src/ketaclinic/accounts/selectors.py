@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
-from ketaclinic.accounts.models import User
+from ketaclinic.accounts.models import SignInFailure, User
+from ketaclinic.audit.context import address_network
 from ketaclinic.organization.models import Location
+
+# How long a failed sign-in counts against the address it came from.
+ADDRESS_WINDOW = timedelta(hours=24)
 
 LOCATION_SESSION_KEY = "ketaclinic_location_id"
 
@@ -40,10 +47,27 @@ def chosen_location_id(request: HttpRequest) -> int | None:
 
 
 def locked_out_attempts() -> QuerySet[AccessAttempt]:
-    """Accounts currently locked by django-axes (failures at or above the limit)."""
-    return AccessAttempt.objects.filter(
-        failures_since_start__gte=settings.AXES_FAILURE_LIMIT
-    ).order_by("-attempt_time")
+    """Accounts currently locked by django-axes: failures at or above the limit, and, with a
+    cool-off, the last failure within it (older lockouts have lifted themselves)."""
+    attempts = AccessAttempt.objects.filter(failures_since_start__gte=settings.AXES_FAILURE_LIMIT)
+    if settings.AXES_COOLOFF_TIME:
+        attempts = attempts.filter(attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME)
+    return attempts.order_by("-attempt_time")
+
+
+def signin_address_failures(address: str) -> int:
+    """Failed sign-ins from this address's network in the last 24 hours."""
+    return SignInFailure.objects.filter(
+        network=address_network(address), failed_at__gte=timezone.now() - ADDRESS_WINDOW
+    ).count()
+
+
+def signin_address_throttled(address: str) -> bool:
+    """True when sign-in from this address is paused: it made
+    KETACLINIC_LOGIN_FAILURES_PER_ADDRESS_PER_DAY failed sign-ins in the last 24 hours
+    (0 turns the throttle off)."""
+    limit = settings.KETACLINIC_LOGIN_FAILURES_PER_ADDRESS_PER_DAY
+    return limit > 0 and signin_address_failures(address) >= limit
 
 
 def staff_users() -> QuerySet[User]:

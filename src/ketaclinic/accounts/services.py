@@ -13,8 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ketaclinic.accounts.models import User
+from ketaclinic.accounts.models import SignInFailure, User
 from ketaclinic.accounts.roles import Role
+from ketaclinic.accounts.selectors import ADDRESS_WINDOW
+from ketaclinic.audit.context import address_network
 from ketaclinic.audit.models import AuditAction, AuditEntry
 from ketaclinic.audit.services import audit_record
 
@@ -82,6 +84,61 @@ def lockout_lift(*, actor: User, username: str) -> int:
             detail={"attempt_records_cleared": cleared},
         )
     return cleared
+
+
+def lockout_lift_on_server(*, username: str = "", address: str = "") -> tuple[int, int]:
+    """Recovery that is always possible: on the server (`ketaclinic unlock`), lift an
+    account's lockout and, with `address`, the per-address sign-in throttle of that
+    address's network. Audited with no actor (the server's operator). Returns how many
+    lockout records and address failures were cleared."""
+    if not username and not address:
+        raise ValidationError("Name the account to unlock, or the address to let sign in again.")
+    if username and not User.objects.filter(username__iexact=username).exists():
+        raise ValidationError(f"There is no account named {username!r}.")
+    with transaction.atomic():
+        records = 0
+        for name in set(
+            User.objects.filter(username__iexact=username).values_list("username", flat=True)
+        ):
+            records += axes_reset(username=name)
+        failures = 0
+        if address:
+            failures, _ = SignInFailure.objects.filter(network=address_network(address)).delete()
+        audit_record(
+            actor=None,
+            action=AuditAction.LOCKOUT_LIFTED,
+            object_type="user" if username else "address",
+            object_id=username or address_network(address),
+            detail={
+                "via": "ketaclinic unlock",
+                "attempt_records_cleared": records,
+                "address": address_network(address) if address else "",
+                "address_failures_cleared": failures,
+            },
+        )
+    return records, failures
+
+
+def signin_failure_record(*, address: str, username: str) -> None:
+    """Count one failed sign-in against the address's network (the per-address throttle),
+    and forget the failures older than a day."""
+    now = timezone.now()
+    with transaction.atomic():
+        SignInFailure.objects.filter(failed_at__lt=now - ADDRESS_WINDOW).delete()
+        SignInFailure.objects.create(
+            network=address_network(address),
+            username=(username or "")[:150].lower(),
+            failed_at=now,
+        )
+
+
+def signin_failures_forgive(*, address: str, username: str) -> None:
+    """Someone signed in correctly: their own earlier typos from this network no longer
+    count against it (a clinic's staff share one address behind NAT). Failures for other
+    accounts, a guesser's, still count."""
+    SignInFailure.objects.filter(
+        network=address_network(address), username=(username or "").lower()
+    ).delete()
 
 
 def totp_device_start(*, user: User) -> TOTPDevice:

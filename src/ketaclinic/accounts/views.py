@@ -23,15 +23,36 @@ from ketaclinic.accounts.selectors import (
     LOCATION_SESSION_KEY,
     locations_for,
     locked_out_attempts,
+    signin_address_throttled,
     staff_users,
 )
 from ketaclinic.accounts.services import lockout_lift, totp_device_confirm, totp_device_start
+from ketaclinic.audit.context import client_address
 
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        """An address that made too many failed sign-ins today is turned away before any
+        password is checked, so its guesses no longer count against anyone's account."""
+        if signin_address_throttled(client_address(request)):
+            return render(
+                request,
+                "accounts/throttled.html",
+                {"limit": settings.KETACLINIC_LOGIN_FAILURES_PER_ADDRESS_PER_DAY},
+                status=429,
+            )
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        context = super().get_context_data(**kwargs)
+        cool_off = settings.AXES_COOLOFF_TIME
+        context["failure_limit"] = settings.AXES_FAILURE_LIMIT
+        context["cooloff_minutes"] = int(cool_off.total_seconds() // 60) if cool_off else 0
+        return context
 
 
 @require_POST

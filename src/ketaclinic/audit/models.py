@@ -18,6 +18,7 @@ class AuditAction(models.TextChoices):
     LOCKOUT_LIFTED = "lockout_lifted", "Lifted a lockout"
     SIGNATURE_REFUSED = "signature_refused", "Signature refused (wrong password)"
     SEED = "seed", "Seeded demo data"
+    PURGE = "purge", "Purged after the retention period"
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -29,7 +30,8 @@ class AppendOnlyQuerySet(models.QuerySet):
 
 
 class AuditEntry(models.Model):
-    """One audited event. The code has no path that updates or deletes one.
+    """One audited event. The code has no path that updates or deletes one, and the
+    database refuses it too (audit/triggers.py).
 
     `entry_hash` is SHA-256 over this entry's content and `previous_hash`, so any
     change, removal or reordering of stored entries breaks the chain
@@ -42,7 +44,9 @@ class AuditEntry(models.Model):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        # The entry keeps the id of a user who is later removed: it is never updated
+        # (the database's triggers refuse it; audit/triggers.py).
+        on_delete=models.DO_NOTHING,
         related_name="+",
         db_constraint=False,
     )

@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from ketaclinic.audit.context import current_ip_address, current_path
 from ketaclinic.audit.models import AuditAction, AuditChainHead, AuditEntry
-
-GENESIS_HASH = "0" * 64
+from ketaclinic.audit.selectors import GENESIS_HASH
 
 
 def _hash_entry(entry: AuditEntry) -> str:

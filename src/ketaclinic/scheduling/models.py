@@ -353,6 +353,7 @@ class RequestStatus(models.TextChoices):
     CONTACTING = "contacting", "Being contacted"
     CONVERTED = "converted", "Converted to a patient"
     DECLINED = "declined", "Declined"
+    SPAM = "spam", "Spam"
 
 
 class HeardAbout(models.TextChoices):
@@ -409,6 +410,10 @@ class AppointmentRequest(models.Model):
         indexes = [
             models.Index(fields=["status", "submitted_at"], name="request_status_time"),
             models.Index(fields=["source_digest", "submitted_at"], name="request_source_time"),
+            # The hourly cap on all requests together counts by time alone.
+            models.Index(fields=["submitted_at"], name="request_time"),
+            # The retention purge finds handled requests by status and time.
+            models.Index(fields=["status", "handled_at"], name="request_status_handled"),
         ]
 
     def __str__(self) -> str:

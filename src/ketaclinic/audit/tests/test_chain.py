@@ -1,11 +1,22 @@
 import threading
+from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections
 
+from ketaclinic.audit import triggers
 from ketaclinic.audit.models import AuditAction, AuditEntry
 from ketaclinic.audit.services import audit_record, audit_verify_chain
+
+
+@pytest.fixture
+def database_administrator() -> Iterator[None]:
+    """Someone with administrator rights on the database: the append-only triggers dropped
+    for the test (and put back), so that stored entries can be changed under the app."""
+    triggers.remove(connection)
+    yield
+    triggers.install(connection)
 
 
 def _entries(count: int) -> None:
@@ -37,7 +48,9 @@ def test_intact_chain_verifies(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.django_db
-def test_altered_entry_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+def test_altered_entry_is_named(
+    capsys: pytest.CaptureFixture[str], database_administrator: None
+) -> None:
     _entries(5)
     with connection.cursor() as cursor:
         cursor.execute("UPDATE audit_auditentry SET object_id = '999' WHERE sequence = 3")
@@ -47,7 +60,9 @@ def test_altered_entry_is_named(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.django_db
-def test_altered_detail_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+def test_altered_detail_is_named(
+    capsys: pytest.CaptureFixture[str], database_administrator: None
+) -> None:
     _entries(4)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -58,7 +73,9 @@ def test_altered_detail_is_named(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.django_db
-def test_deleted_entry_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+def test_deleted_entry_is_named(
+    capsys: pytest.CaptureFixture[str], database_administrator: None
+) -> None:
     _entries(5)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_auditentry WHERE sequence = 2")
@@ -68,7 +85,9 @@ def test_deleted_entry_is_named(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.django_db
-def test_deleted_last_entry_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+def test_deleted_last_entry_is_named(
+    capsys: pytest.CaptureFixture[str], database_administrator: None
+) -> None:
     _entries(5)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_auditentry WHERE sequence = 5")
@@ -78,7 +97,9 @@ def test_deleted_last_entry_is_named(capsys: pytest.CaptureFixture[str]) -> None
 
 
 @pytest.mark.django_db
-def test_reordered_entries_are_named(capsys: pytest.CaptureFixture[str]) -> None:
+def test_reordered_entries_are_named(
+    capsys: pytest.CaptureFixture[str], database_administrator: None
+) -> None:
     _entries(5)
     with connection.cursor() as cursor:
         # Swap entries 2 and 4 by renumbering them.

@@ -67,6 +67,27 @@ CASES = [
     Case("pk", ("pk", "--model", "domino", "--weight-kg", "0", "--mg-per-kg", "0.5", "--minutes", "40"), "new", 2, "weight"),
     Case("check", ("check",), "new", 2, "KETACLINIC_ENV must be 'local' or 'production'", {"KETACLINIC_ENV": "staging"}),
     Case("nosuch", ("nosuch",), "new", 1, "Unknown command: 'nosuch'"),
+    Case("unlock", ("unlock", "admin"), "new", 2, "run `ketaclinic migrate` first"),
+    Case("unlock", ("unlock",), "migrated", 2, "Name the account to unlock"),
+    Case("unlock", ("unlock", "nosuch"), "migrated", 1, "There is no account named 'nosuch'"),
+    Case("unlock", ("unlock", "admin"), "new", 2, "Cannot use the database", {"DATABASE_URL": UNREACHABLE_DATABASE}),
+    Case("backup", ("backup",), "new", 2, "run `ketaclinic migrate` first"),
+    Case("backup", ("backup",), "new", 2, "Cannot use the database", {"DATABASE_URL": UNREACHABLE_DATABASE}),
+    Case("backup", ("backup", "--keep-days", "0"), "migrated", 2, "--keep-days must be at least 1"),
+    Case("backup", ("backup", "--to", "/etc/hostname/backups"), "migrated", 2, "Cannot write backups to /etc/hostname/backups"),
+    Case("backup", ("backup", "nosuch"), "migrated", 2, "invalid choice: 'nosuch'"),
+    Case("backup", ("backup", "verify"), "migrated", 2, "Name the archive"),
+    Case("backup", ("backup", "verify", "/nonexistent/backup.tar.gz"), "migrated", 1, "No backup archive at /nonexistent/backup.tar.gz"),
+    Case("backup", ("backup", "verify", "{damaged}"), "migrated", 1, "is damaged or not a ketaclinic backup"),
+    Case("restore", ("restore",), "new", 2, "required: archive"),
+    Case("restore", ("restore", "/nonexistent/backup.tar.gz"), "new", 1, "No backup archive at /nonexistent/backup.tar.gz"),
+    Case("restore", ("restore", "--yes", "{damaged}"), "new", 1, "is damaged or not a ketaclinic backup"),
+    Case("restore", ("restore", "{archive}"), "seeded", 1, "Not confirmed: nothing was changed"),
+    Case("restore", ("restore", "--yes", "{archive}"), "new", 1, "is a backup of a sqlite database, but DATABASE_URL points to the PostgreSQL database", {"DATABASE_URL": UNREACHABLE_DATABASE}),
+    Case("audit", ("audit", "anchor"), "new", 2, "run `ketaclinic migrate` first"),
+    Case("audit", ("audit", "verify", "--anchor", "/nonexistent/anchors.jsonl"), "migrated", 2, "Cannot check the anchors"),
+    Case("requests", ("requests", "purge"), "new", 2, "run `ketaclinic migrate` first"),
+    Case("requests", ("requests",), "migrated", 2, "required: ACTION"),
 ]  # fmt: skip
 
 
@@ -85,6 +106,13 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
     folders = {name: tmp_path_factory.mktemp(name) for name in ("new", "migrated", "seeded")}
     _ketaclinic(["migrate", "--no-input", "-v0"], folders["migrated"], check=True)
     _ketaclinic(["demo", "--patients", "2"], folders["seeded"], check=True)
+    # A good archive of the seeded clinic, and a damaged copy of it, for backup and restore.
+    backups = tmp_path_factory.mktemp("backups")
+    _ketaclinic(["backup", "--to", str(backups)], folders["seeded"], check=True)
+    (archive,) = backups.glob("ketaclinic-*.tar.gz")
+    damaged = tmp_path_factory.mktemp("damaged") / archive.name
+    damaged.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    folders["archive"], folders["damaged"] = archive, damaged
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -111,7 +139,12 @@ def _ketaclinic(
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_an_expected_condition_is_one_clear_line(case: Case, databases: dict[str, Path]) -> None:
-    args = [a.replace("{busy_port}", databases["busy_port"].name) for a in case.args]
+    places = {
+        "{busy_port}": databases["busy_port"].name,
+        "{archive}": str(databases["archive"]),
+        "{damaged}": str(databases["damaged"]),
+    }
+    args = [places.get(a, a) for a in case.args]
     result = _ketaclinic(args, databases[case.database], case.env)
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output

@@ -7,8 +7,10 @@ failed reminder is claimed again by a conditional UPDATE (status and attempt cou
 unchanged since it was read), so two runs cannot both retry it; after
 KETACLINIC_REMINDER_MAX_ATTEMPTS attempts it is left alone.
 
-A reminder whose process died between claim and send stays "sending" and is not retried:
-sending it again could reach the patient twice (docs/reminders.md).
+A reminder whose process died between claim and send (a server killed mid-run) would stay
+"sending" for ever: after KETACLINIC_REMINDER_STUCK_MINUTES it is marked failed, by a
+conditional UPDATE that only one run can make, and retried like any failed reminder. It may
+then reach the patient twice, which is better than never (docs/reminders.md).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ketaclinic.scheduling.models import (
 from ketaclinic.scheduling.reminders.sms import BaseSmsBackend, SmsMessage, get_sms_backend
 
 ERROR_CHARS = 300  # ReminderDelivery.error
+STUCK_ERROR = "The run sending it stopped before it finished (killed or restarted); sending again."
 
 
 @dataclass
@@ -49,10 +52,14 @@ class ReminderRun:
     sent: int = 0
     failed: int = 0
     skipped: int = 0
+    recovered: int = 0  # left "sending" by a run that died, and tried again by this one
 
     @property
     def summary(self) -> str:
-        return f"Reminders: {self.sent} sent, {self.failed} failed, {self.skipped} skipped."
+        text = f"Reminders: {self.sent} sent, {self.failed} failed, {self.skipped} skipped"
+        if self.recovered:
+            text += f", {self.recovered} recovered from a run that stopped"
+        return text + "."
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,9 @@ def _channels(appointment: Appointment) -> list[str]:
     ]
 
 
-def _sort_due(now: datetime) -> tuple[list[PendingReminder], int]:
-    """The reminders to try now, and how many due ones are someone else's or given up."""
+def _sort_due(now: datetime, stuck: set[int] | None = None) -> tuple[list[PendingReminder], int]:
+    """The reminders to try now, and how many due ones are someone else's or given up.
+    `stuck`: deliveries to count as failed (a dry run does not write the recovery)."""
     max_attempts = settings.KETACLINIC_REMINDER_MAX_ATTEMPTS
     pending: list[PendingReminder] = []
     left_alone = 0
@@ -117,19 +125,38 @@ def _sort_due(now: datetime) -> tuple[list[PendingReminder], int]:
         tried = {delivery.channel: delivery for delivery in appointment.reminders.all()}
         for channel in _channels(appointment):
             delivery = tried.get(channel)
-            if delivery is None or (
-                delivery.status == ReminderDelivery.Status.FAILED
-                and delivery.attempts < max_attempts
-            ):
+            failed = delivery is not None and (
+                delivery.status == ReminderDelivery.Status.FAILED or delivery.pk in (stuck or ())
+            )
+            if delivery is None or (failed and delivery.attempts < max_attempts):
                 pending.append(PendingReminder(appointment, channel, delivery))
             elif delivery.status != ReminderDelivery.Status.SENT:
                 left_alone += 1
     return pending, left_alone
 
 
+def _stuck() -> QuerySet[ReminderDelivery]:
+    """Reminders claimed so long ago that the run which claimed them must have died. By the
+    clock the claims were made with, not the `now` a run is asked about."""
+    since = timezone.now() - timedelta(minutes=settings.KETACLINIC_REMINDER_STUCK_MINUTES)
+    return ReminderDelivery.objects.filter(
+        status=ReminderDelivery.Status.SENDING, claimed_at__lt=since
+    )
+
+
+def reminders_recover_stuck() -> int:
+    """Mark failed the reminders left "sending" by a run that died, so that this run (and
+    later ones, up to KETACLINIC_REMINDER_MAX_ATTEMPTS) tries them again. The UPDATE is
+    conditional on the row still being stuck: two runs at once recover each one once."""
+    return _stuck().update(status=ReminderDelivery.Status.FAILED, error=STUCK_ERROR)
+
+
 def reminders_pending(*, now: datetime | None = None) -> list[PendingReminder]:
-    """What `reminders_send` would try at `now`, without claiming anything (--dry-run)."""
-    return _sort_due(now or timezone.now())[0]
+    """What `reminders_send` would try at `now`, without claiming anything (--dry-run).
+    A stuck reminder is listed as the retry it will be."""
+    now = now or timezone.now()
+    pending, _ = _sort_due(now, stuck=set(_stuck().values_list("pk", flat=True)))
+    return pending
 
 
 def _claim(item: PendingReminder) -> ReminderDelivery | None:
@@ -250,8 +277,9 @@ def reminders_send(*, now: datetime | None = None) -> ReminderRun:
     and within its appointment type's reminder_hours_before. A rescheduled visit is a new
     appointment, so it gets its own reminder. Each sent reminder gets an audit entry."""
     now = now or timezone.now()
+    recovered = reminders_recover_stuck()
     pending, left_alone = _sort_due(now)
-    run = ReminderRun(skipped=left_alone)
+    run = ReminderRun(skipped=left_alone, recovered=recovered)
     # A wrong KETACLINIC_SMS_BACKEND stops the run here, before anything is claimed.
     needs_sms = any(item.channel == ReminderChannel.SMS for item in pending)
     senders = _Senders(get_sms_backend() if needs_sms else None)

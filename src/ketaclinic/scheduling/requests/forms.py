@@ -41,3 +41,11 @@ class DeclineForm(forms.Form):
         "ketamine treatment (referred elsewhere).",
         error_messages={"required": "Give the reason for declining this request."},
     )
+    spam = forms.BooleanField(
+        label="This is spam: nobody real asked (no reason needed)", required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.data.get("spam"):
+            self.fields["reason"].required = False

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
-from ketaclinic.audit.context import current_ip_address
+from ketaclinic.audit.context import address_network, current_ip_address
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.codes import US_STATES, normalize_us_phone
@@ -34,14 +35,17 @@ from ketaclinic.scheduling.requests.selectors import (
 
 
 class RequestLimitReached(Exception):
-    """Too many requests from one address in the last hour; nothing was stored."""
+    """Too many requests from one address, or from everyone together, in the last hour;
+    nothing was stored."""
 
 
 def source_digest(address: str) -> str:
     """HMAC-SHA256 of the sender's address keyed with SECRET_KEY: the same address always
-    gives the same digest (so it can be counted) but the address cannot be read back."""
+    gives the same digest (so it can be counted) but the address cannot be read back. An
+    IPv6 address counts as its /64 network, which one household or device usually has
+    whole, so that stepping through it does not give a fresh limit each time."""
     return hmac.new(
-        settings.SECRET_KEY.encode(), (address or "").encode(), hashlib.sha256
+        settings.SECRET_KEY.encode(), address_network(address or "").encode(), hashlib.sha256
     ).hexdigest()
 
 
@@ -67,8 +71,12 @@ def request_submit(
     state where none of our providers is licensed (telehealth follows the patient's state of
     residence), or when no location or video visit is chosen. Refused with
     RequestLimitReached when KETACLINIC_REQUESTS_PER_ADDRESS_PER_HOUR requests from the same
-    address were accepted in the last hour. Anyone may send one: `actor` is None from the
-    public site."""
+    address (IPv6: the same /64) were accepted in the last hour, or
+    KETACLINIC_REQUESTS_PER_HOUR from all addresses together (a flood from many addresses
+    cannot bury the queue). Anyone may send one: `actor` is None from the public site.
+
+    Nothing here looks up patients: the answer is the same whether or not a patient with
+    the name and birth date exists, so the form cannot be used to find out."""
     phone_line = clinic_phone()
     if wants_telehealth:
         preferred_location = None
@@ -102,13 +110,19 @@ def request_submit(
         # the last allowed request through (SQLite: the IMMEDIATE transaction already is one).
         Organization.objects.select_for_update().order_by("pk").first()
         since = timezone.now() - timedelta(hours=1)
-        recent = AppointmentRequest.objects.filter(
-            source_digest=digest, submitted_at__gte=since
-        ).count()
-        if recent >= settings.KETACLINIC_REQUESTS_PER_ADDRESS_PER_HOUR:
+        last_hour = AppointmentRequest.objects.filter(submitted_at__gte=since)
+        if last_hour.filter(source_digest=digest).count() >= (
+            settings.KETACLINIC_REQUESTS_PER_ADDRESS_PER_HOUR
+        ):
             raise RequestLimitReached(
                 "We have already received several requests from your connection in the last "
                 f"hour, so this one was not sent. Please call us at {phone_line}: we will "
+                "gladly help you on the phone."
+            )
+        if last_hour.count() >= settings.KETACLINIC_REQUESTS_PER_HOUR:
+            raise RequestLimitReached(
+                "We are receiving an unusual number of requests right now, so this one was "
+                f"not sent. Please try again in an hour, or call us at {phone_line}: we will "
                 "gladly help you on the phone."
             )
         appointment_request.submitted_at = timezone.now()
@@ -150,7 +164,10 @@ def _locked_open(appointment_request: AppointmentRequest) -> AppointmentRequest:
         who = current.handled_by.display_name if current.handled_by else "someone"
         when = timezone.localtime(current.handled_at) if current.handled_at else None
         at = f" on {when:%b %d, %Y at %H:%M}" if when else ""
-        what = "converted to a patient" if current.status == RequestStatus.CONVERTED else "declined"
+        what = {
+            RequestStatus.CONVERTED: "converted to a patient",
+            RequestStatus.SPAM: "marked as spam",
+        }.get(current.status, "declined")
         raise ValidationError(f"This request was already {what} by {who}{at}. Nothing was changed.")
     return current
 
@@ -228,20 +245,64 @@ def request_convert(
 
 
 def request_decline(
-    *, actor: User, appointment_request: AppointmentRequest, reason: str
+    *, actor: User, appointment_request: AppointmentRequest, reason: str, spam: bool = False
 ) -> AppointmentRequest:
     """Close a request without a patient (e.g. out of area, not a fit, asked for no
-    contact), with the reason."""
-    reason = (reason or "").strip()
+    contact), with the reason; or as spam (nobody real asked), which needs no reason. Both
+    are deleted after KETACLINIC_REQUEST_RETENTION_DAYS (requests_purge)."""
+    reason = (reason or "").strip() or ("spam" if spam else "")
     if not reason:
         raise ValidationError({"reason": "Give the reason for declining this request."})
     _require_request(actor, appointment_request)
     with transaction.atomic():
         current = _locked_open(appointment_request)
-        current.status = RequestStatus.DECLINED
+        current.status = RequestStatus.SPAM if spam else RequestStatus.DECLINED
         current.decline_reason = reason[:300]
         current.handled_by = actor
         current.handled_at = timezone.now()
         current.save(update_fields=["status", "decline_reason", "handled_by", "handled_at"])
         _audit(actor, current, {"status": current.status, "reason": current.decline_reason})
     return current
+
+
+PURGED_STATUSES = (RequestStatus.DECLINED, RequestStatus.SPAM)
+
+
+@dataclass(frozen=True)
+class RequestPurge:
+    """What `requests_purge` deleted (or, as a dry run, would delete)."""
+
+    requests: int
+    contact_attempts: int
+    older_than: datetime
+
+
+def requests_purge(*, now: datetime | None = None, dry_run: bool = False) -> RequestPurge:
+    """Delete declined and spam requests, with their contact attempts, handled more than
+    KETACLINIC_REQUEST_RETENTION_DAYS ago: what a person sent who never became a patient is
+    not kept for ever. One transaction and one audit entry (who: the system) naming the
+    requests by id; requests that became patients, and open ones, are never touched."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.KETACLINIC_REQUEST_RETENTION_DAYS)
+    with transaction.atomic():
+        expired = AppointmentRequest.objects.select_for_update().filter(
+            status__in=PURGED_STATUSES, handled_at__lt=cutoff
+        )
+        ids = list(expired.order_by("pk").values_list("pk", flat=True))
+        attempts = ContactAttempt.objects.filter(request_id__in=ids)
+        purge = RequestPurge(len(ids), attempts.count(), cutoff)
+        if dry_run or not ids:
+            return purge
+        attempts.delete()
+        AppointmentRequest.objects.filter(pk__in=ids).delete()
+        audit_record(
+            actor=None,
+            action=AuditAction.PURGE,
+            object_type="appointment_request",
+            detail={
+                "request_ids": ids,
+                "contact_attempts": purge.contact_attempts,
+                "retention_days": settings.KETACLINIC_REQUEST_RETENTION_DAYS,
+                "handled_before": cutoff.isoformat(),
+            },
+        )
+    return purge

@@ -148,6 +148,7 @@ def _detail(
         "booking_url": booking_url(appointment_request) if patient_shown else "",
         "attempt_form": bound.get("attempt_form") or ContactAttemptForm(),
         "decline_form": bound.get("decline_form") or DeclineForm(),
+        "retention_days": settings.KETACLINIC_REQUEST_RETENTION_DAYS,
         "link_form": bound.get("link_form"),
     }
     return render(request, "scheduling/requests_detail.html", context, status=status)
@@ -257,10 +258,14 @@ def request_decline(request: HttpRequest, appointment_request: AppointmentReques
                 actor=request.user,
                 appointment_request=appointment_request,
                 reason=form.cleaned_data["reason"],
+                spam=form.cleaned_data["spam"],
             )
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, "The request is declined.")
+            spam = form.cleaned_data["spam"]
+            messages.success(
+                request, "The request is marked as spam." if spam else "The request is declined."
+            )
             return redirect("scheduling:request_queue")
     return _detail(request, appointment_request, decline_form=form)

@@ -289,6 +289,7 @@ def test_behind_a_proxy_each_visitor_has_their_own_limit_and_cannot_forge_it(
     client: Client, schedule: dict, settings: Any
 ) -> None:
     settings.KETACLINIC_CLIENT_ADDRESS_HEADER = "X-Forwarded-For"
+    settings.KETACLINIC_TRUSTED_PROXIES = ["10.0.0.2"]  # the clinic's proxy
     limit = settings.KETACLINIC_REQUESTS_PER_ADDRESS_PER_HOUR
     proxy = partial(client.post, FORM, REMOTE_ADDR="10.0.0.2")
     for n in range(limit + 3):
