@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "ketaclinic.eligibility",
     "ketaclinic.treatment",
     "ketaclinic.charting",
+    "ketaclinic.outcomes",
     "ketaclinic.register",
     "ketaclinic.scheduling",
     "ketaclinic.audit",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("ketaclinic.eligibility.urls")),
     path("", include("ketaclinic.treatment.urls")),
     path("", include("ketaclinic.charting.urls")),
+    path("", include("ketaclinic.outcomes.urls")),
     path("register/", include("ketaclinic.register.urls")),
     path("", include("ketaclinic.scheduling.urls")),
     path("api/", api.urls),

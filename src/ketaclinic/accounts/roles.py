@@ -191,6 +191,14 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
         "See their own upcoming appointments and ask to change one",
         frozenset({Role.PATIENT}),
     ),
+    "outcomes.view": (
+        "See outcomes (response, remission, durability) of their locations, and export them",
+        frozenset({Role.PRESCRIBER, Role.MEDICAL_DIRECTOR}),
+    ),
+    "outcomes.configure": (
+        "Change the outcome definitions (baseline window, response, relapse, follow-up)",
+        frozenset({Role.MEDICAL_DIRECTOR}),
+    ),
     "audit.view_access_history": (
         "See who opened or changed a patient's record",
         frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN}),

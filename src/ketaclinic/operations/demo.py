@@ -23,6 +23,7 @@ from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.search import name_key
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, seed_measures
+from ketaclinic.operations.demo_outcomes import seed_outcomes
 from ketaclinic.operations.demo_register import seed_register
 from ketaclinic.operations.demo_scheduling import seed_scheduling
 from ketaclinic.operations.demo_sessions import seed_sessions, sign_demo_notes
@@ -502,9 +503,12 @@ def seed_demo(
     seed_measures(patients=measured, clinicians=clinicians, rng=rng, now=now)
     seed_treatment(measured, now=now)
     pending_notes = seed_sessions(measured, now=now)
+    seed_scheduling(now=now)
+    # The outcome histories choose their patients after every other story; the register
+    # then books every dose the demo gave, and the notes are signed once it has.
+    seed_outcomes(now=now)
     seed_register(now=now)
     sign_demo_notes(pending_notes)
-    seed_scheduling(now=now)
     audit_record(
         actor=None,
         action=AuditAction.SEED,

@@ -1,28 +1,36 @@
-"""Demo controlled-substance register: a year of deliveries, the demo sessions' draws,
-administrations and witnessed waste, one biennial inventory with one resolved discrepancy,
-a periodic count, expired stock destroyed and one transfer to the second location.
+"""Demo controlled-substance register: a year of deliveries, the draws, administrations and
+witnessed waste of every dose the demo gives (today's board, the recent courses and the
+outcome histories up to two years back, at every location), one biennial inventory with
+one resolved discrepancy, a periodic count, expired stock destroyed and one transfer to the
+second location.
 
-The register's services stamp every entry with the present moment, so the history is
-written through the same `services._append` they use (same balance update, same hash
-chain), with the time each event had. All the year's events are generated first, sorted
-by time and then appended, so each location's sequence order is its time order; counts
-read each container's balance at the moment of the count.
+The register's services stamp every entry with the present moment and take several queries
+an entry; the demo's history is tens of thousands of entries at --patients 100000. So the
+entries are computed here exactly as `services._append` computes them (the next sequence
+at the location, the balance after, the hash over `services.HASHED_FIELDS` chained to the
+previous entry's, and the container's status following its volume as `_sync_status` has
+it, on the day of the event), and written in bulk; `ledger verify` checks the chain like
+any other. All the events are generated first, sorted by time and then applied, so each
+location's sequence order is its time order; counts read each container's balance at the
+moment of the count.
 
-Draws follow the demo sessions' own charts: each session draws from a container of the
-lot its chart records (the deliveries carry those lots), at the time dosing started. A
-session whose dosing has ended has its administration and, for IV, the witnessed waste of
-the unused part; one still dosing (today's board) has only its draw, accounted for at the
-end of the session. The demo has no sessions before the last few weeks, so the stock
-counted months ago is all sealed; the biennial inventory's discrepancy is a vial found
-with its cap off (treated as opened, so estimated), later destroyed with the expired stock.
+Draws follow the sessions' own charts: each session draws from a container of the lot its
+chart records, at the time dosing started. The deliveries carry those lots: each lot comes
+with the location's latest delivery from the right supplier in the LOT_LEAD_DAYS before
+its first use (or in a delivery of its own), with as many containers as its draws take
+(the draws are replayed to count them). A session whose dosing has ended has its
+administration and, for IV, the witnessed waste of the unused part; one still dosing
+(today's board) has only its draw, accounted for at the end of the session. The biennial
+inventory's discrepancy is a vial found with its cap off (treated as opened, so
+estimated), later destroyed with the expired stock.
 
-Deterministic from a fixed seed; dated relative to now; independent of the number of
-patients.
+Deterministic from a fixed seed; dated relative to now.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +38,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import transaction
+from django.core.management.color import no_style
+from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
@@ -43,6 +53,7 @@ from ketaclinic.register.models import (
     CountLine,
     EntryKind,
     InventoryCount,
+    LedgerChainHead,
     LedgerEntry,
     Product,
     Receipt,
@@ -53,6 +64,18 @@ from ketaclinic.register.models import (
 REGISTER_SEED = 20261123
 CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
+MILLI = Decimal("0.001")
+# A lot the sessions draw from arrives at most this many days before its first use.
+LOT_LEAD_DAYS = 35
+# An opened multiple-dose vial is used for up to 28 days (USP <797> beyond-use date, when
+# the manufacturer gives none); what is left is destroyed the next morning.
+BEYOND_USE_DAYS = 28
+BEYOND_USE_TIME = time(7, 45)
+BEYOND_USE_METHOD = (
+    "Past its beyond-use date (28 days after opening): remainder wasted on site and "
+    "rendered non-retrievable"
+)
+WRITE_BATCH = 2000
 
 # ndc, name, drug, form, strength mg/mL, volume mL
 KETAMINE_50 = (
@@ -147,6 +170,109 @@ class _Dose:
     given_ml: Decimal
 
 
+class _Ledger:
+    """The entries `services._append` would write, computed in memory in the order they are
+    appended and written in bulk (primary keys given here, so that an administration can
+    name its draw, which its hash covers)."""
+
+    def __init__(self) -> None:
+        self.next_pk = (LedgerEntry.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
+        self.heads: dict[int, tuple[int, str]] = {
+            head.location_id: (head.last_sequence, head.last_hash)
+            for head in LedgerChainHead.objects.all()
+        }
+        self.pending: list[LedgerEntry] = []
+
+    def append(
+        self,
+        *,
+        kind: str,
+        container: Container,
+        amount: Decimal,
+        change: Decimal,
+        actor: User,
+        at: datetime,
+        recorded: datetime,
+        location: Location | None = None,
+        **extra: Any,
+    ) -> LedgerEntry:
+        location = location or container.location
+        balance = (container.remaining_ml + change).quantize(MILLI)
+        if balance < 0 or balance > container.initial_ml:
+            raise RuntimeError(
+                f"Demo register: {kind} of {change} mL does not fit container {container.label} "
+                f"({container.remaining_ml} of {container.initial_ml} mL)."
+            )
+        sequence, previous = self.heads.get(location.pk, (0, services.GENESIS_HASH))
+        entry = LedgerEntry(
+            pk=self.next_pk,
+            location=location,
+            sequence=sequence + 1,
+            kind=kind,
+            container=container,
+            amount_ml=amount,
+            amount_mg=(amount * container.product.strength_mg_per_ml).quantize(MILLI),
+            container_change_ml=change,
+            balance_after_ml=balance,
+            actor=actor,
+            actor_name=actor.display_name,
+            occurred_at=at,
+            recorded_at=recorded,
+            previous_hash=previous,
+            **extra,
+        )
+        entry.detail = json.loads(json.dumps(entry.detail or {}, default=str))
+        entry.entry_hash = services.entry_hash(entry)
+        self.next_pk += 1
+        self.heads[location.pk] = (entry.sequence, entry.entry_hash)
+        container.remaining_ml = balance
+        _settle(container, kind, change, balance, timezone.localtime(at, location.tz).date())
+        self.pending.append(entry)
+        if len(self.pending) >= WRITE_BATCH:
+            self.flush()
+        return entry
+
+    def flush(self) -> None:
+        LedgerEntry.objects.bulk_create(self.pending)
+        self.pending = []
+
+    def close(self) -> None:
+        """Write what is left, the chain heads, and move the key sequence past the keys
+        given here (PostgreSQL; SQLite follows inserted keys by itself)."""
+        self.flush()
+        for location_id, (sequence, last) in self.heads.items():
+            LedgerChainHead.objects.update_or_create(
+                location_id=location_id,
+                defaults={"last_sequence": sequence, "last_hash": last},
+            )
+        statements = connection.ops.sequence_reset_sql(no_style(), [LedgerEntry])
+        if statements:
+            with connection.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+
+
+def _settle(container: Container, kind: str, change: Decimal, balance: Decimal, day: date) -> None:
+    """The container's status after an entry, as `services._sync_status` sets it (opened by
+    the first volume taken, empty or destroyed at zero), on the day of the entry."""
+    if kind in (EntryKind.TRANSFER_OUT, EntryKind.TRANSFER_IN):
+        return
+    fields: dict[str, Any] = {}
+    if balance == 0:
+        status = {
+            EntryKind.DESTROY: Container.Status.DESTROYED,
+            EntryKind.LOSS: Container.Status.LOST,
+        }.get(kind, Container.Status.EMPTY)
+        fields = {"status": status, "closed_on": day}
+    elif container.status not in (Container.Status.SEALED, Container.Status.OPEN):
+        fields = {"status": Container.Status.OPEN, "closed_on": None}
+    elif change < 0 and container.status == Container.Status.SEALED:
+        fields = {"status": Container.Status.OPEN, "opened_on": day}
+    if any(getattr(container, name) != value for name, value in fields.items()):
+        for name, value in fields.items():
+            setattr(container, name, value)
+
+
 class _Register:
     def __init__(self, now: datetime) -> None:
         self.rng = random.Random(REGISTER_SEED)
@@ -157,6 +283,9 @@ class _Register:
         self.labels: dict[int, int] = {}
         self.quarantined: set[int] = set()
         self.used_lots: set[str] = set()
+        self.session_lots: set[str] = set()
+        # (location, product, lot) -> its containers in label order, for the draws.
+        self.by_lot: dict[tuple[int, int, str], list[Container]] = {}
         self.people: dict[int, dict[str, User]] = {}
 
     # --- set-up -------------------------------------------------------------------------
@@ -238,28 +367,19 @@ class _Register:
         **extra: Any,
     ) -> LedgerEntry:
         recorded = min(at + timedelta(seconds=self.rng.randint(20, 240)), self.now)
-        return services._append(
+        return self.ledger.append(
             kind=kind,
             container=container,
-            amount_ml=amount,
-            change_ml=change,
+            amount=amount,
+            change=change,
             actor=actor,
-            occurred_at=at,
-            recorded_at=recorded,
+            at=at,
+            recorded=recorded,
             **extra,
         )
 
     def local_day_of(self, location: Location, at: datetime) -> date:
         return timezone.localtime(at, location.tz).date()
-
-    def after_change(self, container: Container, at: datetime) -> None:
-        """What the services do to a container's status after a draw."""
-        if container.status == Container.Status.SEALED:
-            container.status = Container.Status.OPEN
-            container.opened_on = self.local_day_of(container.location, at)
-        if container.remaining_ml == 0:
-            container.status = Container.Status.EMPTY
-            container.closed_on = self.local_day_of(container.location, at)
 
     def in_stock(self, location: Location) -> list[Container]:
         return sorted(
@@ -311,6 +431,9 @@ class _Register:
                     )
                 )
         Container.objects.bulk_create(new)
+        for container in new:
+            key = (location.pk, container.product_id, container.lot_number)
+            self.by_lot.setdefault(key, []).append(container)
         supplier = delivery.supplier
         for container in new:
             volume = container.product.container_volume_ml
@@ -336,19 +459,24 @@ class _Register:
         session = dose.session
         at = session.dosing_started_at
         day = self.local_day_of(session.location, at)
-        fits = [
+        key = (session.location_id, dose.product.pk, session.lot_number)
+        choices = [
             c
-            for c in self.in_stock(session.location)
-            if c.product_id == dose.product.pk
+            for c in self.by_lot.get(key, ())
+            if c.location_id == session.location_id
+            and c.status in (Container.Status.SEALED, Container.Status.OPEN)
             and c.remaining_ml >= dose.draw_ml
             and c.expires_on >= day
+            and (c.opened_on is None or day < c.opened_on + timedelta(days=BEYOND_USE_DAYS))
         ]
-        same_lot = [c for c in fits if c.lot_number == session.lot_number]
-        choices = same_lot or fits
         if not choices:
-            raise RuntimeError(f"Demo register: no {dose.product} for session {session.pk}.")
+            raise RuntimeError(
+                f"Demo register: no {dose.product} of lot {session.lot_number} at "
+                f"{session.location} for the session of {at:%Y-%m-%d %H:%M}."
+            )
         # An open container first (use it up before breaking a new one), then the first.
         container = min(choices, key=lambda c: (c.status != Container.Status.OPEN, c.label))
+        breaking = container.status == Container.Status.SEALED
         actor = session.monitoring_provider or staff["nurse"]
         draw = self.append(
             kind=EntryKind.DRAW,
@@ -360,7 +488,13 @@ class _Register:
             session=session,
             patient_id=session.patient_id,
         )
-        self.after_change(container, at)
+        if breaking and container.status == Container.Status.OPEN and container.opened_on:
+            last_day = container.opened_on + timedelta(days=BEYOND_USE_DAYS)
+            discard = timezone.make_aware(
+                datetime.combine(last_day, BEYOND_USE_TIME), session.location.tz
+            )
+            if discard <= self.now:
+                self.event(discard, lambda: self.discard_opened(container, discard, staff))
         ended = session.dosing_ended_at
         if ended is None or ended > self.now:
             return  # still dosing: accounted for at the end of the session
@@ -385,16 +519,21 @@ class _Register:
         if rest <= 0:
             return
         witness = staff["prescriber"] if staff["prescriber"].pk != actor.pk else staff["director"]
-        self.append(
-            kind=EntryKind.WASTE,
-            container=draw.container,
-            amount=rest,
-            change=services.ZERO,
-            actor=actor,
-            at=min(ended + timedelta(minutes=2), self.now),
-            witness=witness,
-            reason=WASTE_REASON,
-            **common,
+        wasted = min(ended + timedelta(minutes=2), self.now)
+        # Queued, not appended now: other sessions' entries may fall in the two minutes.
+        self.event(
+            wasted,
+            lambda: self.append(
+                kind=EntryKind.WASTE,
+                container=draw.container,
+                amount=rest,
+                change=services.ZERO,
+                actor=actor,
+                at=wasted,
+                witness=witness,
+                reason=WASTE_REASON,
+                **common,
+            ),
         )
 
     def count(
@@ -452,47 +591,70 @@ class _Register:
             )
         CountLine.objects.bulk_create(lines)
 
+    def destroy(
+        self,
+        container: Container,
+        at: datetime,
+        staff: dict[str, User],
+        *,
+        method: str,
+        reverse_distributor: str = "",
+    ) -> None:
+        """All that is left in a container, destroyed with two witnesses (DEA Form 41)."""
+        product = container.product
+        amount = container.remaining_ml
+        detail = {
+            "form": "DEA Form 41",
+            "ndc": product.ndc,
+            "name": product.name,
+            "strength_mg_per_ml": str(product.strength_mg_per_ml),
+            "dosage_form": product.get_form_display(),
+            "quantity_ml": str(amount),
+            "method": method,
+        }
+        if reverse_distributor:
+            detail["reverse_distributor"] = reverse_distributor
+        self.append(
+            kind=EntryKind.DESTROY,
+            container=container,
+            amount=amount,
+            change=-amount,
+            actor=staff["director"],
+            at=at,
+            witness=staff["nurse"],
+            second_witness=staff["prescriber"],
+            reason=method,
+            detail=detail,
+        )
+
     def destroy_expired(self, location: Location, at: datetime, staff: dict[str, User]) -> None:
         day = self.local_day_of(location, at)
         method = "Returned to the reverse distributor for destruction (non-retrievable)"
         for container in self.in_stock(location):
             if container.expires_on >= day and container.pk not in self.quarantined:
                 continue
-            product = container.product
-            amount = container.remaining_ml
-            self.append(
-                kind=EntryKind.DESTROY,
-                container=container,
-                amount=amount,
-                change=-amount,
-                actor=staff["director"],
-                at=at,
-                witness=staff["nurse"],
-                second_witness=staff["prescriber"],
-                reason=method,
-                detail={
-                    "form": "DEA Form 41",
-                    "ndc": product.ndc,
-                    "name": product.name,
-                    "strength_mg_per_ml": str(product.strength_mg_per_ml),
-                    "dosage_form": product.get_form_display(),
-                    "quantity_ml": str(amount),
-                    "method": method,
-                    "reverse_distributor": REVERSE_DISTRIBUTOR,
-                },
+            self.destroy(
+                container, at, staff, method=method, reverse_distributor=REVERSE_DISTRIBUTOR
             )
-            container.status = Container.Status.DESTROYED
-            container.closed_on = day
+
+    def discard_opened(self, container: Container, at: datetime, staff: dict[str, User]) -> None:
+        """The morning after an opened vial's last day of use: what is left is destroyed
+        (unless it ran dry, moved, or went with the expired stock)."""
+        if container.status != Container.Status.OPEN or container.remaining_ml <= 0:
+            return
+        self.destroy(container, at, self.staff(container.location), method=BEYOND_USE_METHOD)
 
     def transfer(
         self, source: Location, target: Location, at: datetime, staff: dict[str, User]
     ) -> None:
         day = self.local_day_of(source, at)
+        # Never a container of a lot the sessions here still draw from.
         sealed = [
             c
             for c in self.in_stock(source)
             if c.status == Container.Status.SEALED
             and c.product.ndc == KETAMINE_100[0]
+            and c.lot_number not in self.session_lots
             and c.expires_on > day + timedelta(days=180)
         ]
         if not sealed:
@@ -523,22 +685,39 @@ class _Register:
 
     # --- the plan ---------------------------------------------------------------------
 
-    def doses(self) -> list[_Dose]:
+    def doses(self, locations: list[Location]) -> list[_Dose]:
         ketamine = self.products[KETAMINE_100[0]]
         kits = sorted(
             (self.products[SPRAVATO_56[0]], self.products[SPRAVATO_84[0]]),
             key=lambda p: p.mg_per_container,
         )
-        doses = []
-        for session in (
+        # Only what a draw reads, and one object per location and nurse (tens of thousands
+        # of sessions at --patients 100000).
+        sessions = list(
             TreatmentSession.objects.filter(
                 dosing_started_at__isnull=False,
                 dosing_started_at__lte=self.now,
                 dose_mg__isnull=False,
             )
-            .select_related("location", "monitoring_provider")
+            .only(
+                "patient_id",
+                "location_id",
+                "route",
+                "monitoring_provider_id",
+                "dose_mg",
+                "lot_number",
+                "dosing_started_at",
+                "dosing_ended_at",
+            )
             .order_by("dosing_started_at", "pk")
-        ):
+        )
+        places = {location.pk: location for location in locations}
+        nurses = User.objects.in_bulk({s.monitoring_provider_id for s in sessions} - {None})
+        doses = []
+        for session in sessions:
+            session.location = places[session.location_id]
+            if session.monitoring_provider_id is not None:
+                session.monitoring_provider = nurses[session.monitoring_provider_id]
             if session.is_esketamine:
                 kit = next((k for k in kits if k.mg_per_container >= session.dose_mg), kits[-1])
                 given = min(
@@ -601,8 +780,9 @@ class _Register:
         return deliveries
 
     def stock_for_sessions(self, deliveries: list[_Delivery], doses: list[_Dose]) -> None:
-        """Put each lot the sessions' charts record on the last delivery from the right
-        supplier before its first use, with enough containers for its draws."""
+        """Put each lot the sessions' charts record on the location's latest delivery from
+        the right supplier in the LOT_LEAD_DAYS before its first use (or on a delivery of
+        its own, the weekday before), with as many containers as its draws take."""
         wholesaler, specialty = self.suppliers
         needs: dict[tuple[int, int, str], list[_Dose]] = {}
         for dose in doses:
@@ -614,38 +794,47 @@ class _Register:
                 for dose in uses:
                     dose.session.lot_number = lot  # in memory only: which lot to draw from
             self.used_lots.add(lot)
+            self.session_lots.add(lot)
             product = uses[0].product
             supplier = specialty if product.drug == Product.Drug.ESKETAMINE else wholesaler
             first_use = uses[0].session.dosing_started_at
-            count, left = 0, Decimal(0)
-            for dose in uses:
-                if left < dose.draw_ml:
-                    count, left = count + 1, product.container_volume_ml
-                left -= dose.draw_ml
             earlier = [
                 d
                 for d in deliveries
                 if d.location.pk == location_id
                 and d.supplier == supplier
-                and d.at <= first_use - timedelta(days=1)
+                and first_use - timedelta(days=LOT_LEAD_DAYS)
+                <= d.at
+                <= first_use - timedelta(days=1)
             ]
             if earlier:
                 delivery = max(earlier, key=lambda d: d.at)
             else:
                 location = uses[0].session.location
                 staff = self.staff(location)
-                at = min(first_use - timedelta(days=3), self.now)
+                day = self.local_day_of(location, first_use) - timedelta(days=2)
+                while day.weekday() >= 5:
+                    day -= timedelta(days=1)
+                at = timezone.make_aware(datetime.combine(day, time(11, 0)), location.tz)
                 delivery = _Delivery(at, location, supplier, staff["nurse"], staff["director"])
                 deliveries.append(delivery)
             expires = delivery.at.date() + timedelta(days=self.rng.randint(540, 720))
+            count = _containers_drawn(
+                product.container_volume_ml,
+                [
+                    (d.draw_ml, self.local_day_of(d.session.location, d.session.dosing_started_at))
+                    for d in uses
+                ],
+            )
             delivery.lines.append(_Line(product, lot, expires, count))
 
     def run(self, locations: list[Location]) -> None:
         main = locations[0]
         second = locations[1] if len(locations) > 1 else None
+        self.ledger = _Ledger()
         self.catalogue(locations)
         staff = self.staff(main)
-        doses = self.doses()
+        doses = self.doses(locations)
         self.used_lots |= {d.session.lot_number for d in doses if d.session.lot_number}
         deliveries = self.deliveries(main, second)
         self.stock_for_sessions(deliveries, doses)
@@ -676,23 +865,53 @@ class _Register:
                 discrepancy=False,
             ),
         )
-        destruction = self.at(main, DESTRUCTION_DAYS_BACK, 11, 0)
-        self.event(destruction, lambda: self.destroy_expired(main, destruction, staff))
+        for location in locations:
+            destruction = self.at(location, DESTRUCTION_DAYS_BACK, 11, 0)
+            self.event(
+                destruction,
+                lambda loc=location, at=destruction: self.destroy_expired(loc, at, self.staff(loc)),
+            )
         if second is not None:
             moved = self.at(main, TRANSFER_DAYS_BACK, 9, 15)
             self.event(moved, lambda: self.transfer(main, second, moved, staff))
         # In time order; applying a draw queues its administration at the end of dosing.
         while self.events:
             heapq.heappop(self.events)[2]()
+        self.ledger.close()
         Container.objects.bulk_update(
-            self.containers, ["status", "opened_on", "closed_on", "location", "safe"]
+            self.containers,
+            ["remaining_ml", "status", "opened_on", "closed_on", "location", "safe"],
+            batch_size=WRITE_BATCH,
         )
 
 
+def _containers_drawn(volume: Decimal, draws: list[tuple[Decimal, date]]) -> int:
+    """How many containers of `volume` the draws (volume, local day) take, in order,
+    drawing as `_Register.session_draw` does: from the first open container the draw fits
+    in and that is within its beyond-use days, else from the next sealed one."""
+    left: list[Decimal] = []  # what each opened container holds, in label order
+    opened: list[date] = []
+    for draw, day in draws:
+        index = next(
+            (
+                i
+                for i, held in enumerate(left)
+                if held >= draw and day < opened[i] + timedelta(days=BEYOND_USE_DAYS)
+            ),
+            None,
+        )
+        if index is None:
+            left.append(volume)
+            opened.append(day)
+            index = len(left) - 1
+        left[index] -= draw
+    return len(left)
+
+
 def seed_register(*, now: datetime) -> None:
-    """Seed a year of the demo clinic's register up to `now` (after the demo sessions are
-    charted)."""
-    locations = list(Location.objects.order_by("pk")[:2])
+    """Seed the demo clinic's register up to `now`, at every location (after every demo
+    session is charted, the outcome histories' included)."""
+    locations = list(Location.objects.order_by("pk"))
     if not locations:
         return
     with transaction.atomic():

@@ -320,3 +320,42 @@ def test_portal_shows_only_the_patients_own_record(client: Client, clinic: dict[
     ).exists()
     client.force_login(clinic["nurse"])
     assert client.get("/portal/").status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.now("2026-12-01T12:00:00-07:00")
+def test_outcome_cohort_pages_show_nothing_of_another_location(
+    client: Client, clinic: dict[str, Any]
+) -> None:
+    """The outcomes pages name no patient in their URL, so the walk above does not reach
+    them: a prescriber of Salt Lake City asks for Boise's outcomes every way there is."""
+    from datetime import date
+
+    from ketaclinic.outcomes.tests.conftest import dose, record_score
+
+    course = make_course(clinic["patient_boise"], clinic["director"], first_day=date(2026, 3, 2))
+    given = dose(course)
+    record_score(clinic["patient_boise"], "phq9", 20, given[0].replace(hour=1))
+    client.force_login(clinic["prescriber"])
+    boise = clinic["boise"].pk
+    for url in (
+        "/outcomes/",
+        f"/outcomes/?location={boise}",
+        f"/outcomes/summary.csv?location={boise}",
+        f"/outcomes/report.pdf?location={boise}",
+        f"/outcomes/patients.csv?location={boise}",
+        "/outcomes/gaps/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert b"Hopper" not in response.content
+        if url.startswith("/outcomes/?"):
+            assert b"<strong>0 courses</strong>" in response.content
+    seen = [
+        e.detail.get("patient_ids", [])
+        for e in AuditEntry.objects.filter(actor_id=clinic["prescriber"].pk)
+    ]
+    assert all(clinic["patient_boise"].pk not in ids for ids in seen)
+    assert client.get(f"/patients/{clinic['patient_boise'].pk}/outcomes/").status_code == 404
+    client.force_login(clinic["director"])
+    assert b"<strong>1 course</strong>" in client.get("/outcomes/").content

@@ -8,12 +8,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Max, Min, Sum
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from ketaclinic.charting.models import SessionStatus, TreatmentSession
 from ketaclinic.clinical.codes import is_valid_dea_number
 from ketaclinic.operations.demo import seed_demo
+from ketaclinic.organization.models import Location
 from ketaclinic.register import services
 from ketaclinic.register.models import (
     Container,
@@ -21,6 +22,7 @@ from ketaclinic.register.models import (
     EntryKind,
     InventoryCount,
     LedgerEntry,
+    Product,
     Receipt,
     Supplier,
 )
@@ -45,7 +47,9 @@ def _verify_exit(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 def _check_balances() -> None:
     for container in Container.objects.all():
         entries = LedgerEntry.objects.filter(container=container).order_by("pk")
-        total = entries.aggregate(total=Sum("container_change_ml"))["total"]
+        # Summed as decimals here: SQLite's SUM adds them as floats (a vial drawn in parts
+        # and its remainder destroyed can come to -4e-16 there).
+        total = sum(entries.values_list("container_change_ml", flat=True), Decimal(0))
         assert container.remaining_ml == total, container
         assert 0 <= container.remaining_ml <= container.initial_ml, container
         assert entries.last().balance_after_ml == container.remaining_ml, container
@@ -65,6 +69,8 @@ def _check_sessions() -> None:
     now = timezone.now()
     sessions = TreatmentSession.objects.filter(dosing_started_at__isnull=False)
     assert sessions.filter(status__in=COMPLETED).count() >= 5
+    # The outcome histories' sessions, months back, are among them.
+    assert sessions.filter(dosing_started_at__lt=now - timedelta(days=180)).exists()
     for session in sessions.select_related("location"):
         draws = list(
             LedgerEntry.objects.filter(session=session, kind=EntryKind.DRAW).select_related(
@@ -97,6 +103,25 @@ def _check_sessions() -> None:
     # Wastes are witnessed IV leftovers; every completed IV session has one.
     wastes = LedgerEntry.objects.filter(kind=EntryKind.WASTE)
     assert wastes.exists() and not wastes.filter(witness__isnull=True).exists()
+
+
+def _check_beyond_use() -> None:
+    """Opened vials are drawn from for 28 days at most (USP <797>); then what is left is
+    destroyed, so no vial opened longer ago is still open."""
+    draws = LedgerEntry.objects.filter(
+        kind=EntryKind.DRAW, container__product__form=Product.Form.VIAL
+    ).select_related("container__location")
+    assert draws.exists()
+    for draw in draws:
+        container = draw.container
+        day = timezone.localdate(draw.occurred_at, timezone=container.location.tz)
+        assert container.opened_on <= day < container.opened_on + timedelta(days=28), draw
+    for container in Container.objects.filter(status=Container.Status.OPEN).select_related(
+        "location"
+    ):
+        today = timezone.localdate(timezone=container.location.tz)
+        assert today <= container.opened_on + timedelta(days=28), container
+    assert LedgerEntry.objects.filter(kind=EntryKind.DESTROY, reason__contains="beyond-use")
 
 
 def _check_counts() -> None:
@@ -155,6 +180,7 @@ def test_demo_register(capsys: pytest.CaptureFixture[str]) -> None:
     _check_balances()
     _check_chain_in_time_order()
     _check_sessions()
+    _check_beyond_use()
     _check_counts()
     _check_receipts()
     # Expired stock went to the reverse distributor with two witnesses; one vial moved.
@@ -163,6 +189,6 @@ def test_demo_register(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(e.witness_id and e.second_witness_id for e in destroyed)
     assert LedgerEntry.objects.filter(kind=EntryKind.TRANSFER_IN).count() == 1
     # The board's next patient can start: ketamine and esketamine are in stock at SLC.
-    slc = TreatmentSession.objects.values_list("location", flat=True).first()
+    slc = Location.objects.get(short_name="SLC").pk
     assert Container.objects.usable(slc, "ketamine").exists()
     assert Container.objects.usable(slc, "esketamine").exists()
