@@ -32,27 +32,34 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
 # Every built-in check runs. Valid data may also be refused with 400 when the clinic's rules
 # say no (an instrument that does not exist, text with a NUL character), as documented; it
 # must never meet a 422, which would mean the schema and the validation disagree.
-CONFIG = SchemathesisConfig.from_str(
-    """
+CHECKS = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "400", "401", "403", "404"]
 """
-)
 # Per caller; together with the fixed-id cases below this is well over 1,000 requests.
 EXAMPLES_PER_CALLER = 360
 REQUIRED_REQUESTS = 1000
 
 
-def _session(user: Any) -> dict[str, str]:
-    """The cookies and headers of a signed-in browser session (CSRF token included, so that
-    writes reach the service rather than stopping at the CSRF check)."""
+def _session(user: Any) -> dict[str, Any]:
+    """A signed-in browser session: its session cookie, given to schemathesis as the
+    schema's SessionAuth (so that schemathesis knows it is real, leaves it out of the
+    cases that test a missing or bad one, and probes the operation without it), and the
+    CSRF cookie and header, so that writes reach the service rather than stopping at the
+    CSRF check."""
     client = Client()
     if user is not None:
         client.force_login(user)
     client.get("/visit/request/")  # a page with a form: it sets the CSRF cookie
-    cookies = {name: morsel.value for name, morsel in client.cookies.items()}
-    headers = {"X-CSRFToken": cookies.get("csrftoken", "")}
-    return {"cookies": cookies, "headers": headers}
+    token = client.cookies["csrftoken"].value
+    config = CHECKS
+    if user is not None:
+        config += f'\n[auth.openapi.SessionAuth]\napi_key = "{client.cookies["sessionid"].value}"\n'
+    return {
+        "config": SchemathesisConfig.from_str(config),
+        "cookies": {"csrftoken": token},
+        "headers": {"X-CSRFToken": token},
+    }
 
 
 @contextmanager
@@ -148,11 +155,11 @@ def test_the_api_answers_every_generated_request_as_documented(clinic: dict[str,
     callers = [("nurse", nurse), ("director", director), ("patient", patient), ("nobody", None)]
     sessions = {name: _session(user) for name, user in callers}
     with _requests_in_this_process():
-        # The schema as the app serves it, and requests sent to the app in this process.
-        schema = schemathesis.openapi.from_wsgi(
-            "/api/openapi.json", get_wsgi_application(), config=CONFIG
-        )
         for name, user in callers:
+            # The schema as the app serves it, and requests sent to the app in this process.
+            schema = schemathesis.openapi.from_wsgi(
+                "/api/openapi.json", get_wsgi_application(), config=sessions[name]["config"]
+            )
             examples = EXAMPLES_PER_CALLER if user is not None else EXAMPLES_PER_CALLER // 4
             _fuzz(_cases(schema, ids), sessions[name], examples, statuses)
             assert statuses, name
