@@ -24,6 +24,8 @@ ketaclinic runs a ketamine / esketamine treatment program. Commands:
   demo                  seed the fictional demo clinic (--patients N, --if-empty); sets
                         up the tables first on a new database
   createuser            add a staff or patient account (--role ROLE)
+  import patients FILE  check a CSV of patients from another system, then register the
+                        new ones at once (--by USERNAME, --dry-run; docs/imports.md)
   unlock USERNAME       lift an account's lockout on the server (--address ADDR: let an
                         address that made too many failed sign-ins sign in again)
   backup                write a checksummed archive of the database, safe while the app

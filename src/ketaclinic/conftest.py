@@ -152,7 +152,7 @@ def make_user(db: None) -> Callable[..., Any]:
 @pytest.fixture
 def make_patient(db: None) -> Callable[..., Any]:
     from ketaclinic.patients.models import Patient
-    from ketaclinic.patients.services import mrn_allocate, patient_prepare
+    from ketaclinic.patients.services import mrn_allocate
 
     def make(location: Any, first: str = "Ada", last: str = "Lovelace", **fields: Any) -> Patient:
         patient = Patient(
@@ -166,7 +166,7 @@ def make_patient(db: None) -> Callable[..., Any]:
             primary_location=location,
             **fields,
         )
-        patient_prepare(patient)
+        patient.derive_fields()
         patient.save()
         return patient
 

@@ -51,6 +51,10 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
         "Register a new patient and edit demographics and contacts",
         frozenset({Role.COORDINATOR, Role.NURSE, Role.PRESCRIBER, Role.MEDICAL_DIRECTOR}),
     ),
+    "patient.import": (
+        "Import patients from another system's file (CSV), after a check that saves nothing",
+        frozenset({Role.MEDICAL_DIRECTOR}),
+    ),
     "patient.edit_clinical_history": (
         "Add diagnoses, medications and antidepressant trials, allergies, substance use",
         frozenset(CLINICAL),

@@ -103,3 +103,35 @@ class MeasurementForm(forms.ModelForm):
         fields = ["measured_on", "weight_kg", "height_cm"]
         widgets = {"measured_on": DateInput()}
         labels = {"weight_kg": "Weight (kg)", "height_cm": "Height (cm)"}
+
+
+# The page takes files up to this size; the `ketaclinic import patients` command any size.
+IMPORT_MAX_BYTES = 10 * 1024 * 1024
+
+
+class PatientImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8 CSV with a header line; docs/imports.md lists the columns.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    location = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="Each line names its location",
+        help_text="For lines whose location column is empty, or a file without one.",
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["location"].queryset = locations_for(user)
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > IMPORT_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size / 1024 / 1024:.1f} MB; the page takes up to "
+                f"{IMPORT_MAX_BYTES // 1024 // 1024} MB. Split it, or use "
+                "`ketaclinic import patients FILE` on the server."
+            )
+        return upload

@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import timezone
 
 from ketaclinic.clinical.body import age_in_years, body_mass_index
+from ketaclinic.clinical.codes import normalize_us_phone
+from ketaclinic.clinical.search import name_key
 from ketaclinic.organization.models import STATE_CHOICES
 from ketaclinic.patients.validators import (
     validate_birth_date,
@@ -22,6 +24,7 @@ from ketaclinic.patients.validators import (
 # SNOMED CT 409137002 "No known drug allergy (situation)": the code HL7 FHIR
 # AllergyIntolerance and US Core use for a negated allergy statement (NKDA).
 NO_KNOWN_DRUG_ALLERGY_SNOMED_CT = "409137002"
+PHONE_FIELDS = ("phone", "emergency_contact_phone", "escort_phone")
 
 
 class SexAtBirth(models.TextChoices):
@@ -120,6 +123,17 @@ class Patient(models.Model):
         if self.preferred_name and self.preferred_name != self.legal_first_name:
             name += f" \u201c{self.preferred_name}\u201d"
         return name
+
+    def derive_fields(self) -> None:
+        """Derived fields, before validation and saving: search keys and phone numbers in
+        one format."""
+        self.first_name_key = name_key(self.legal_first_name)
+        self.last_name_key = name_key(self.legal_last_name)
+        self.preferred_name_key = name_key(self.preferred_name)
+        for field in PHONE_FIELDS:
+            value = getattr(self, field)
+            if value:
+                setattr(self, field, normalize_us_phone(value) or value)
 
     @property
     def called_name(self) -> str:
@@ -312,3 +326,50 @@ class MrnSequence(models.Model):
 
     def __str__(self) -> str:
         return f"MRN counter at {self.last_number}"
+
+
+class PatientImport(models.Model):
+    """A file of patients from another system, checked before anything is saved
+    (patients.importing), then imported all at once or discarded (patients.services).
+
+    The file's text is kept only while the import waits for its confirmation: it holds
+    patients' details, so importing or discarding it clears the text and keeps the
+    fingerprint and the counts."""
+
+    class Status(models.TextChoices):
+        CHECKED = "checked", "Checked, waiting for confirmation"
+        IMPORTED = "imported", "Imported"
+        DISCARDED = "discarded", "Discarded"
+
+    file_name = models.CharField(max_length=255)
+    content = models.TextField(blank=True)
+    sha256 = models.CharField("SHA-256 of the file", max_length=64)
+    default_location = models.ForeignKey(
+        "organization.Location",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="For rows without a location.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKED)
+    rows = models.PositiveIntegerField(default=0)
+    problems = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    # The file's line numbers whose patients were registered already (no names kept).
+    duplicate_lines = models.JSONField(default=list, blank=True)
+    uploaded_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="patient_imports"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    finished_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"

@@ -3,16 +3,19 @@ an audit entry; validation comes from the model's validators (full_clean)."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from ketaclinic.accounts.selectors import locations_for
 from ketaclinic.audit.models import AuditAction
-from ketaclinic.audit.services import audit_record
-from ketaclinic.clinical.codes import format_mrn, normalize_icd10_cm, normalize_us_phone
-from ketaclinic.clinical.search import name_key
+from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
+from ketaclinic.clinical.codes import format_mrn, normalize_icd10_cm
+from ketaclinic.patients.importing import ImportCheck, import_check
 from ketaclinic.patients.models import (
     NO_KNOWN_DRUG_ALLERGY_SNOMED_CT,
     Allergy,
@@ -21,6 +24,7 @@ from ketaclinic.patients.models import (
     Medication,
     MrnSequence,
     Patient,
+    PatientImport,
     SubstanceUse,
 )
 from ketaclinic.patients.selectors import patients_visible_to
@@ -29,7 +33,8 @@ if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
     from ketaclinic.organization.models import Location
 
-PHONE_FIELDS = ("phone", "emergency_contact_phone", "escort_phone")
+# Patients written per INSERT by an import; the progress callback is told after each.
+IMPORT_BATCH = 500
 
 
 class StaleEditError(Exception):
@@ -63,24 +68,13 @@ def mrn_allocate(count: int = 1) -> list[str]:
     return [format_mrn(n) for n in range(first, first + count)]
 
 
-def patient_prepare(patient: Patient) -> None:
-    """Derived fields: search keys and phone numbers in one format."""
-    patient.first_name_key = name_key(patient.legal_first_name)
-    patient.last_name_key = name_key(patient.legal_last_name)
-    patient.preferred_name_key = name_key(patient.preferred_name)
-    for field in PHONE_FIELDS:
-        value = getattr(patient, field)
-        if value:
-            setattr(patient, field, normalize_us_phone(value) or value)
-
-
 def patient_register(*, actor: User, patient: Patient) -> Patient:
     """Register a new patient (an unsaved Patient built from a validated form)."""
     _require(actor, "patient.register")
     _require_location(actor, patient.primary_location)
     with transaction.atomic():
         patient.mrn = mrn_allocate()[0]
-        patient_prepare(patient)
+        patient.derive_fields()
         patient.full_clean()
         patient.save()
         audit_record(
@@ -111,7 +105,7 @@ def patient_update_demographics(
             )
         for field, value in changes.items():
             setattr(current, field, value)
-        patient_prepare(current)
+        current.derive_fields()
         current.full_clean()
         changed = sorted(changes)
         current.version = models.F("version") + 1
@@ -281,3 +275,206 @@ def measurement_record(
         capability="patient.record_measurements",
         object_type="body_measurement",
     )
+
+
+def _import_check(
+    actor: User, text: str, default_location: Location | None, **kw: Any
+) -> ImportCheck:
+    return import_check(
+        text, locations=list(locations_for(actor)), default_location=default_location, **kw
+    )
+
+
+def patients_import_check(
+    *,
+    actor: User,
+    file_name: str,
+    text: str,
+    default_location: Location | None = None,
+    max_rows: int | None = None,
+    keep: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[PatientImport | None, ImportCheck]:
+    """Check a file of patients (its text: patients.importing.decode) and save no
+    patient. When it passes and `keep`, keep it for confirmation (patients_import_run),
+    once: the same file checked again by the same person is the same waiting import. The
+    registered patients it names as duplicates are audited as seen."""
+    _require(actor, "patient.import")
+    if default_location is not None:
+        _require_location(actor, default_location)
+    check = _import_check(actor, text, default_location, max_rows=max_rows, progress=progress)
+    events = _duplicates_seen(check, file_name)
+    staged = None
+    with transaction.atomic():
+        if keep and check.importable:
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            staged = PatientImport.objects.filter(
+                uploaded_by=actor,
+                sha256=digest,
+                default_location=default_location,
+                status=PatientImport.Status.CHECKED,
+            ).first() or PatientImport.objects.create(
+                file_name=file_name[:255],
+                content=text,
+                sha256=digest,
+                default_location=default_location,
+                rows=check.rows,
+                duplicates=len(check.duplicates),
+                uploaded_by=actor,
+            )
+        events.append(
+            AuditEvent(
+                AuditAction.CREATE if staged else AuditAction.VIEW,
+                object_type="patient_import",
+                object_id=staged.pk if staged else "",
+                detail={
+                    "file": file_name,
+                    "rows": check.rows,
+                    "new": len(check.new),
+                    "problems": len(check.problems),
+                    "duplicates": len(check.duplicates),
+                },
+            )
+        )
+        audit_record_events(actor=actor, events=events)
+    return staged, check
+
+
+def _duplicates_seen(check: ImportCheck, file_name: str) -> list[AuditEvent]:
+    """The registered patients a check names (as duplicates), as seen by the importer."""
+    return [
+        AuditEvent(
+            AuditAction.VIEW,
+            patient_id=duplicate.existing.pk,
+            object_type="patient",
+            object_id=duplicate.existing.pk,
+            detail={"page": "import check", "file": file_name, "line": duplicate.line},
+        )
+        for duplicate in check.duplicates
+        if duplicate.existing is not None
+    ]
+
+
+def patients_import_review(*, actor: User, import_id: int) -> tuple[PatientImport, ImportCheck]:
+    """A waiting import's file checked again as of now, for its confirmation page (audited
+    like the first check). A finished import has no file left: an empty check."""
+    _require(actor, "patient.import")
+    staged = PatientImport.objects.select_related("default_location", "uploaded_by").get(
+        pk=import_id
+    )
+    if staged.status != PatientImport.Status.CHECKED:
+        return staged, ImportCheck()
+    check = _import_check(actor, staged.content, staged.default_location)
+    events = _duplicates_seen(check, staged.file_name)
+    events.append(
+        AuditEvent(
+            AuditAction.VIEW,
+            object_type="patient_import",
+            object_id=staged.pk,
+            detail={"new": len(check.new), "problems": len(check.problems)},
+        )
+    )
+    audit_record_events(actor=actor, events=events)
+    return staged, check
+
+
+def _finished(staged: PatientImport) -> str:
+    when = (
+        timezone.localtime(staged.finished_at).strftime("%Y-%m-%d %H:%M %Z")
+        if staged.finished_at
+        else ""
+    )
+    who = staged.finished_by.username if staged.finished_by else ""
+    status = staged.get_status_display().lower()
+    return f"This file was {status} on {when} by {who}: nothing was done now."
+
+
+def patients_import_run(
+    *, actor: User, import_id: int, progress: Callable[[str, int], None] | None = None
+) -> tuple[PatientImport, ImportCheck]:
+    """Register every new patient of a checked file, all or none: the file is checked again
+    first (someone may have registered one of its patients meanwhile: that line becomes a
+    duplicate; a problem refuses the whole import). `progress(phase, n)` is told of n more
+    lines checked ("checking") and of n more patients written ("importing"). The file's
+    text is cleared once imported."""
+    _require(actor, "patient.import")
+    with transaction.atomic():
+        staged = (
+            PatientImport.objects.select_for_update(of=("self",))
+            .select_related("default_location")
+            .get(pk=import_id)
+        )
+        if staged.status != PatientImport.Status.CHECKED:
+            raise ValidationError(_finished(staged))
+        checked = (lambda n: progress("checking", n)) if progress else None
+        check = _import_check(actor, staged.content, staged.default_location, progress=checked)
+        if check.problems:
+            first = check.problems[0]
+            raise ValidationError(
+                f"The file no longer passes its check (line {first.line}: {first.message}; "
+                f"{len(check.problems)} problem(s) in all). Nothing was imported: check it again."
+            )
+        if not check.new:
+            raise ValidationError(
+                "Every patient in this file is registered already. Nothing was imported."
+            )
+        for location in {patient.primary_location for _, patient in check.new}:
+            _require_location(actor, location)
+        patients = [patient for _, patient in check.new]
+        for patient, mrn in zip(patients, mrn_allocate(len(patients)), strict=True):
+            patient.mrn = mrn
+        for at in range(0, len(patients), IMPORT_BATCH):
+            batch = patients[at : at + IMPORT_BATCH]
+            Patient.objects.bulk_create(batch)
+            if progress is not None:
+                progress("importing", len(batch))
+        staged.status = PatientImport.Status.IMPORTED
+        staged.content = ""
+        staged.imported = len(patients)
+        staged.duplicates = len(check.duplicates)
+        staged.duplicate_lines = [duplicate.line for duplicate in check.duplicates]
+        staged.finished_by = actor
+        staged.finished_at = timezone.now()
+        staged.save()
+        events = [
+            AuditEvent(
+                AuditAction.CREATE,
+                patient_id=patient.pk,
+                object_type="patient",
+                object_id=patient.pk,
+                detail={"mrn": patient.mrn, "import": staged.pk, "line": line},
+            )
+            for line, patient in check.new
+        ]
+        events.append(
+            AuditEvent(
+                AuditAction.UPDATE,
+                object_type="patient_import",
+                object_id=staged.pk,
+                detail={"imported": staged.imported, "duplicates": staged.duplicates},
+            )
+        )
+        audit_record_events(actor=actor, events=events)
+    return staged, check
+
+
+def patients_import_discard(*, actor: User, import_id: int) -> PatientImport:
+    """Give up a checked file: its text is cleared, nothing is imported."""
+    _require(actor, "patient.import")
+    with transaction.atomic():
+        staged = PatientImport.objects.select_for_update(of=("self",)).get(pk=import_id)
+        if staged.status != PatientImport.Status.CHECKED:
+            raise ValidationError(_finished(staged))
+        staged.status = PatientImport.Status.DISCARDED
+        staged.content = ""
+        staged.finished_by = actor
+        staged.finished_at = timezone.now()
+        staged.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            object_type="patient_import",
+            object_id=staged.pk,
+            detail={"discarded": True},
+        )
+    return staged

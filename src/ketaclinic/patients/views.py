@@ -30,9 +30,11 @@ from ketaclinic.patients.forms import (
     MeasurementForm,
     MedicationForm,
     PatientForm,
+    PatientImportForm,
     SubstanceUseForm,
 )
-from ketaclinic.patients.models import Patient
+from ketaclinic.patients.importing import COLUMNS, PAGE_MAX_ROWS, ImportCheck, decode
+from ketaclinic.patients.models import Patient, PatientImport
 from ketaclinic.patients.selectors import patient_chart, patient_get_for_user, patient_search
 
 
@@ -114,6 +116,100 @@ def patient_register(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{patient.display_name} is registered as {patient.mrn}.")
             return redirect("patients:chart", patient_id=patient.pk)
     return render(request, "patients/patient_form.html", {"form": form, "patient": None})
+
+
+# The import page shows this many problems; the command lists every one.
+PROBLEMS_SHOWN = 1000
+
+
+def _import_page(
+    request: HttpRequest,
+    form: PatientImportForm,
+    check: ImportCheck | None = None,
+    staged: PatientImport | None = None,
+) -> HttpResponse:
+    imports = PatientImport.objects.select_related("uploaded_by", "finished_by")
+    page = Paginator(imports, settings.KETACLINIC_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "check": check,
+        "staged": staged,
+        "problems": check.problems[:PROBLEMS_SHOWN] if check else [],
+        "problems_hidden": max(len(check.problems) - PROBLEMS_SHOWN, 0) if check else 0,
+        "columns": COLUMNS,
+        "page": page,
+        "max_rows": f"{PAGE_MAX_ROWS:,}",
+    }
+    return render(request, "patients/import.html", context)
+
+
+@capability_required("patient.import")
+def patient_import(request: HttpRequest) -> HttpResponse:
+    """Upload a file: it is checked at once and nothing is saved; a file that passes waits
+    for its confirmation on its own page."""
+    form = PatientImportForm(request.POST or None, request.FILES or None, user=request.user)
+    if request.method != "POST" or not form.is_valid():
+        return _import_page(request, form)
+    upload = form.cleaned_data["file"]
+    try:
+        text = decode(upload.read())
+    except ValueError as error:
+        form.add_error("file", str(error))
+        return _import_page(request, form)
+    staged, check = services.patients_import_check(
+        actor=request.user,
+        file_name=upload.name,
+        text=text,
+        default_location=form.cleaned_data["location"],
+        max_rows=PAGE_MAX_ROWS,
+    )
+    if staged is not None:
+        return redirect("patients:import_review", import_id=staged.pk)
+    return _import_page(request, form, check)
+
+
+@capability_required("patient.import")
+def patient_import_review(request: HttpRequest, import_id: int) -> HttpResponse:
+    try:
+        staged, check = services.patients_import_review(actor=request.user, import_id=import_id)
+    except PatientImport.DoesNotExist as error:
+        raise Http404("No such import.") from error
+    return _import_page(request, PatientImportForm(user=request.user), check, staged)
+
+
+@require_POST
+@capability_required("patient.import")
+def patient_import_run(request: HttpRequest, import_id: int) -> HttpResponse:
+    try:
+        staged, _ = services.patients_import_run(actor=request.user, import_id=import_id)
+    except PatientImport.DoesNotExist as error:
+        raise Http404("No such import.") from error
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("patients:import_review", import_id=import_id)
+    text = f"Imported {staged.imported} patient(s) from {staged.file_name}."
+    if staged.duplicates:
+        lines = ", ".join(str(n) for n in staged.duplicate_lines[:20])
+        more = "…" if staged.duplicates > 20 else ""
+        text += (
+            f" {staged.duplicates} registered already, not imported again (lines {lines}{more})."
+        )
+    messages.success(request, text)
+    return redirect("patients:import")
+
+
+@require_POST
+@capability_required("patient.import")
+def patient_import_discard(request: HttpRequest, import_id: int) -> HttpResponse:
+    try:
+        staged = services.patients_import_discard(actor=request.user, import_id=import_id)
+    except PatientImport.DoesNotExist as error:
+        raise Http404("No such import.") from error
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{staged.file_name} was discarded: nothing was imported.")
+    return redirect("patients:import")
 
 
 @patient_page("patient.view_chart", "overview")

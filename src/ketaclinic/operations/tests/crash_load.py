@@ -48,7 +48,7 @@ def prepare() -> dict[str, Any]:
     from ketaclinic.conftest import PASSWORD
     from ketaclinic.organization.models import Organization
     from ketaclinic.patients.models import Patient
-    from ketaclinic.patients.services import mrn_allocate, patient_prepare
+    from ketaclinic.patients.services import mrn_allocate
     from ketaclinic.register.tests.conftest import ketamine_vials
 
     organization = Organization.objects.create(name="Crash test clinic")
@@ -88,7 +88,7 @@ def prepare() -> dict[str, Any]:
             state="UT",
             primary_location=slc,
         )
-        patient_prepare(patient)
+        patient.derive_fields()
         patient.save()
         clinic["patient_slc"] = patient
         session = prechecked(clinic, patient=patient, chair=n + 1)

@@ -88,6 +88,13 @@ CASES = [
     Case("audit", ("audit", "verify", "--anchor", "/nonexistent/anchors.jsonl"), "migrated", 2, "Cannot check the anchors"),
     Case("requests", ("requests", "purge"), "new", 2, "run `ketaclinic migrate` first"),
     Case("requests", ("requests",), "migrated", 2, "required: ACTION"),
+    Case("import", ("import",), "migrated", 2, "required: WHAT"),
+    Case("import", ("import", "patients", "{archive}", "--by", "director"), "new", 2, "run `ketaclinic migrate` first"),
+    Case("import", ("import", "patients", "/nonexistent/patients.csv", "--by", "director"), "migrated", 1, "Cannot read /nonexistent/patients.csv"),
+    Case("import", ("import", "patients", "{archive}", "--by", "nosuch"), "migrated", 1, "There is no active account named 'nosuch'"),
+    Case("import", ("import", "patients", "{archive}", "--by", "director", "--location", "Mars"), "seeded", 1, "No location 'Mars'"),
+    Case("import", ("import", "patients", "{archive}", "--by", "director"), "seeded", 1, "is not UTF-8 text"),
+    Case("import", ("import", "patients", "{archive}", "--by", "nurse"), "seeded", 1, "'nurse' may not import patients"),
 ]  # fmt: skip
 
 
