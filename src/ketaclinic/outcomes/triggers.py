@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ketaclinic.dbtriggers import execute
+
 STAMPS = "outcomes_patientoutcomestamp"
 # Table, short name: whose rows are an outcome's input, each with a patient_id column.
 WATCHED = (
@@ -120,15 +122,11 @@ def _stamp_everyone_statement(vendor: str) -> str:
 
 def install(connection: Any) -> None:
     """Create the triggers and give every patient who already has data a token."""
-    with connection.cursor() as cursor:
-        for statement in create_statements(connection.vendor):
-            cursor.execute(statement)
-        if connection.vendor in ("sqlite", "postgresql"):
-            cursor.execute(f"DELETE FROM {STAMPS}")  # noqa: S608
-            cursor.execute(_stamp_everyone_statement(connection.vendor))
+    execute(connection, create_statements(connection.vendor))
+    if connection.vendor in ("sqlite", "postgresql"):
+        stamp_everyone = _stamp_everyone_statement(connection.vendor)
+        execute(connection, [f"DELETE FROM {STAMPS}", stamp_everyone])  # noqa: S608
 
 
 def remove(connection: Any) -> None:
-    with connection.cursor() as cursor:
-        for statement in drop_statements(connection.vendor):
-            cursor.execute(statement)
+    execute(connection, drop_statements(connection.vendor))
