@@ -15,8 +15,10 @@ patient's stamp token is unchanged (outcomes/selectors.py, outcomes/triggers.py)
 timings are printed, each against the SQL of the same run:
 - the page as a director sees it again (the acceptance figure; nothing changed since),
 - after one patient's data was written (a score updated, rolled back afterwards),
-- with nothing kept (the first request of a process, or after every patient changed).
-Exits 1 when the first ratio is above --limit (default 2).
+- with nothing kept (the first request of a process, or after every patient changed),
+- in a new process after its warm-up (`ketaclinic serve` runs it in each worker as it
+  starts: selectors.outcomes_warm); the warm-up's own time is printed too.
+Exits 1 when the first or the last ratio is above --limit (default 2).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from ketaclinic.outcomes.selectors import (  # noqa: E402
     OutcomesReport,
     outcomes_cache_clear,
     outcomes_report,
+    outcomes_warm,
 )
 
 
@@ -137,9 +140,21 @@ def main() -> int:
         page.append(elapsed)
         sql.append(_timed_sql())
     _line("nothing kept (a new process)", page, sql, cold_queries)
-    print(f"ratio {ratio:.2f} (limit {args.limit:g}, the page seen again)")
-    print(f"counts per timepoint (due, assessed, responders, remitters): {counts}")
-    return 0 if ratio <= args.limit else 1
+    page, sql, warm_ups = [], [], []
+    for _ in range(max(args.runs // 2, 1)):
+        outcomes_cache_clear()
+        started = time.perf_counter()
+        outcomes_warm()
+        warm_ups.append(time.perf_counter() - started)
+        elapsed, first_queries = _timed_page(client)
+        page.append(elapsed)
+        sql.append(_timed_sql())
+    first = _line("a new process after its warm-up", page, sql, first_queries)
+    print(f"the warm-up itself: median {_median_ms(warm_ups):.0f} ms")
+    print(f"ratio {ratio:.2f} seen again, {first:.2f} first view after the warm-up")
+    print(f"(limit {args.limit:g}); counts per timepoint (due, assessed, responders, remitters):")
+    print(f"  {counts}")
+    return 0 if max(ratio, first) <= args.limit else 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ An app registers, from its AppConfig.ready() (its own `plugins` module):
 - **home panels**: a panel on the staff home pages (the `home` app composes them);
 - **page panels**: a panel on another app's page at a named slot (the treatment course page
   shows the measures app's "response so far");
-- **audit labels**: how the audit log names the app's object types.
+- **audit labels**: how the audit log names the app's object types;
+- **warm-ups**: work a server process does once, as it starts, so that the first person
+  to ask does not wait for it (the outcomes app fills its cache); `ketaclinic serve` runs
+  them in each worker (operations/gunicorn_config.py).
 
 The registries are filled once, at app loading, and only read afterwards. This module
 imports nothing of ketaclinic's, so every app may import it (the platform layer).
@@ -36,7 +39,9 @@ __all__ = [
     "register_chart_tab",
     "register_home_panel",
     "register_page_panel",
+    "register_warm_up",
     "render_page_panels",
+    "warm_ups",
 ]
 
 
@@ -98,6 +103,7 @@ _chart_tabs: dict[str, ChartTab] = {}
 _home_panels: dict[str, HomePanel] = {}
 _page_panels: dict[str, PagePanel] = {}
 _audit_labels: dict[str, str] = {}
+_warm_ups: dict[str, Callable[[], str]] = {}
 
 
 def _register(registry: dict[str, Any], key: str, item: Any) -> None:
@@ -122,6 +128,16 @@ def register_page_panel(panel: PagePanel) -> None:
 def register_audit_labels(labels: dict[str, str]) -> None:
     for object_type, label in labels.items():
         _register(_audit_labels, object_type, label)
+
+
+def register_warm_up(key: str, warm_up: Callable[[], str]) -> None:
+    """`warm_up()` does its work and says in a few words what it did (for the log)."""
+    _register(_warm_ups, key, warm_up)
+
+
+def warm_ups() -> list[tuple[str, Callable[[], str]]]:
+    """Every warm-up, by key."""
+    return sorted(_warm_ups.items())
 
 
 def chart_tabs(user: Any) -> list[ChartTab]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from ketaclinic.outcomes.selectors import CohortFilters
+from ketaclinic.outcomes.selectors import DEFAULT_INSTRUMENT, CohortFilters
 
 INSTRUMENT_CHOICES = (("phq9", "PHQ-9"), ("madrs", "MADRS"), ("qids-sr16", "QIDS-SR16"))
 VIEW_CHOICES = (("itt", "Intention to treat"), ("completers", "Completers"))
@@ -56,7 +56,9 @@ class CohortFilterForm(forms.Form):
 
     @property
     def instrument_key(self) -> str:
-        return (self.cleaned_data.get("instrument") if self.is_valid() else "") or "phq9"
+        return (
+            self.cleaned_data.get("instrument") if self.is_valid() else ""
+        ) or DEFAULT_INSTRUMENT
 
     @property
     def rate_view(self) -> str:

@@ -10,6 +10,7 @@ reused only for the same rules and cut-off and within its `stable_until`
 from __future__ import annotations
 
 import bisect
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime, tzinfo
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Exists, F, FloatField, Func, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from ketaclinic.accounts.selectors import locations_for
@@ -244,6 +245,9 @@ class PatientData:
         )
 
 
+# The instrument the outcomes page shows unless another is chosen.
+DEFAULT_INSTRUMENT = "phq9"
+
 # Per process: patient id -> PatientData, oldest first (see _remember).
 _PATIENTS: dict[int, PatientData] = {}
 CACHED_PATIENTS = 50_000
@@ -359,8 +363,8 @@ def protocol_infos() -> dict[int, ProtocolInfo]:
     return infos
 
 
-def _courses(user: User, filters: CohortFilters, protocols: dict[int, ProtocolInfo]) -> QuerySet:
-    courses = TreatmentCourse.objects.filter(patient_scope(user, via="patient"))
+def _courses(scope: Q, filters: CohortFilters, protocols: dict[int, ProtocolInfo]) -> QuerySet:
+    courses = TreatmentCourse.objects.filter(scope)
     if filters.location_id is not None:
         courses = courses.filter(location_id=filters.location_id)
     if filters.route:
@@ -431,12 +435,17 @@ def patients_read(
 
 
 def cohort_load(user: User, filters: CohortFilters, *, instruments: Sequence[str]) -> Cohort:
-    """The cohort: protocols, courses (with their patients' stamp tokens), and, for the
-    patients whose data this process does not hold as of their token, their doses of every
-    course and their scores on `instruments` (two more queries). Four queries at most,
-    whatever the number of patients, and one for the locations' time zones."""
+    """The cohort of the courses `user` may see: protocols, courses (with their patients'
+    stamp tokens), and, for the patients whose data this process does not hold as of their
+    token, their doses of every course and their scores on `instruments` (two more
+    queries). Four queries at most, whatever the number of patients, and one for the
+    locations' time zones."""
+    return _cohort_load(patient_scope(user, via="patient"), filters, instruments)
+
+
+def _cohort_load(scope: Q, filters: CohortFilters, instruments: Sequence[str]) -> Cohort:
     protocols = protocol_infos()
-    courses = _courses(user, filters, protocols)
+    courses = _courses(scope, filters, protocols)
     stamp = PatientOutcomeStamp.objects.filter(patient_id=OuterRef("patient_id")).values("token")
     course_rows = list(
         courses.annotate(stamp=Subquery(stamp[:1])).values_list(
@@ -536,17 +545,40 @@ class OutcomesReport:
 
 
 def outcomes_report(
-    user: User, filters: CohortFilters, *, instrument_key: str = "phq9", now: datetime | None = None
+    user: User,
+    filters: CohortFilters,
+    *,
+    instrument_key: str = DEFAULT_INSTRUMENT,
+    now: datetime | None = None,
 ) -> OutcomesReport:
-    """The cohort's outcomes on one instrument, and each benchmark recomputed like for like
-    on its own instrument and route (clinical.outcomes)."""
+    """The outcomes of the courses `user` may see, on one instrument, and each benchmark
+    recomputed like for like on its own instrument and route (clinical.outcomes)."""
+    return _outcomes_report(patient_scope(user, via="patient"), filters, instrument_key, now)
+
+
+def outcomes_warm(*, now: datetime | None = None) -> str:
+    """Compute every course's outcomes as the outcomes page does by default (every
+    location, no filter, the default instrument, the definitions in force) and keep them
+    in this process, so that the first view of the page, whoever opens it, reuses them.
+    A server worker's warm-up (plugins.register_warm_up); it shows nobody anything, so it
+    is not audited. Says what it did."""
+    started = time.perf_counter()
+    report = _outcomes_report(Q(), CohortFilters(), DEFAULT_INSTRUMENT, now)
+    return (
+        f"{len(report.outcomes)} courses' outcomes kept, in {time.perf_counter() - started:.1f} s"
+    )
+
+
+def _outcomes_report(
+    scope: Q, filters: CohortFilters, instrument_key: str, now: datetime | None
+) -> OutcomesReport:
     now = now or timezone.now()
     in_use = definition_in_use()
     definition = in_use.definition
     benchmarks = load_benchmarks()
     # Every outcome instrument at once, so that each view reuses what another read.
     keys = sorted({instrument_key, *definition.instruments, *(b.instrument for b in benchmarks)})
-    cohort = cohort_load(user, filters, instruments=keys)
+    cohort = _cohort_load(scope, filters, keys)
     instrument = get_instrument(instrument_key)
     remission = Remission.of(instrument)
     routes = {row.course_id: cohort.route_of(row) for row in cohort.rows}

@@ -136,10 +136,11 @@ def test_serve_runs_the_real_server_on_the_chosen_port(tmp_path: Path) -> None:
     subprocess.run([run, "migrate", "--no-input", "-v0"], env=env, check=True)
     subprocess.run([run, "demo", "--patients", "3"], env=env, check=True, capture_output=True)
     port = _free_port()
+    log = tmp_path / "serve.log"
     server = subprocess.Popen(
         [run, "serve", "--port", str(port), "--workers", "1"],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
     try:
@@ -154,6 +155,12 @@ def test_serve_runs_the_real_server_on_the_chosen_port(tmp_path: Path) -> None:
         assert page.status == 200 and b"Log in" in page.read()
         css = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/ketaclinic/app.css")
         assert css.status == 200
+        # The worker ran the apps' warm-ups in the background (operations/gunicorn_config.py).
+        for _ in range(300):
+            if "Warm-up 'outcomes': " in log.read_text():
+                break
+            time.sleep(0.1)
+        assert "Warm-up 'outcomes': " in log.read_text(), log.read_text()
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -6,8 +6,10 @@ closes, and a page that reuses everything shows what a fresh computation shows."
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,10 +19,18 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from ketaclinic import plugins
+from ketaclinic.audit.models import AuditEntry
 from ketaclinic.charting.models import SessionStatus, TreatmentSession
 from ketaclinic.measures.models import AssessmentResponse
+from ketaclinic.operations import gunicorn_config
 from ketaclinic.outcomes.models import PatientOutcomeStamp
-from ketaclinic.outcomes.selectors import CohortFilters, outcomes_cache_clear, outcomes_report
+from ketaclinic.outcomes.selectors import (
+    CohortFilters,
+    outcomes_cache_clear,
+    outcomes_report,
+    outcomes_warm,
+)
 from ketaclinic.outcomes.tests.conftest import (
     NON_RESPONDER,
     NOW,
@@ -28,6 +38,7 @@ from ketaclinic.outcomes.tests.conftest import (
     record_score,
     timepoint_row,
 )
+from ketaclinic.plugins import register_warm_up, warm_ups
 from ketaclinic.treatment.models import TreatmentCourse
 
 pytestmark = [pytest.mark.django_db, pytest.mark.now(NOW)]
@@ -141,6 +152,54 @@ def test_a_page_that_reuses_everything_reads_no_doses_or_scores_and_shows_the_sa
     fresh = outcomes_report(director, CohortFilters(), now=now)
     assert _counts(kept) == _counts(fresh)
     assert kept.outcomes == fresh.outcomes and kept.comparisons == fresh.comparisons
+
+
+def test_after_the_warm_up_every_user_s_first_view_reads_no_doses_or_scores(
+    client: Client, clinic: dict[str, Any], dosed_course: Any
+) -> None:
+    director, prescriber = clinic["director"], clinic["prescriber"]
+    for n in range(3):
+        dosed_course(clinic["slc"], director, RESPONDER, last=f"R{n}")
+        dosed_course(clinic["boise"], director, NON_RESPONDER, last=f"N{n}")
+    outcomes_cache_clear()
+    client.force_login(director)
+    cold, _ = _get(client)
+    outcomes_cache_clear()
+    assert outcomes_warm().startswith("6 courses' outcomes kept")
+    for user in (director, prescriber):  # all locations, and Salt Lake City only
+        client.force_login(user)
+        page, captured = _get(client)
+        assert not _reads(captured, SESSIONS) and not _reads(captured, SCORES), user
+    assert timepoint_row(page, "w4") != timepoint_row(cold, "w4")  # the prescriber's cohort
+    client.force_login(director)
+    page, _ = _get(client)
+    for key in ("eoi", "w4", "w8", "w12", "w26"):
+        assert timepoint_row(page, key) == timepoint_row(cold, key)
+    # The warm-up shows nobody anything: it writes no audit entry.
+    assert not AuditEntry.objects.filter(object_type="outcomes_cohort", actor=None).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_runs_the_warm_ups_in_the_background_and_logs_a_failing_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert ("outcomes", outcomes_warm) in warm_ups()
+
+    def broken() -> str:
+        raise RuntimeError("no database")
+
+    register_warm_up("broken-for-this-test", broken)
+    worker = SimpleNamespace(log=logging.getLogger("test.warm_up"))
+    try:
+        with caplog.at_level(logging.INFO, logger="test.warm_up"):
+            thread = gunicorn_config.post_worker_init(worker)
+            thread.join(timeout=30)
+    finally:
+        plugins._warm_ups.pop("broken-for-this-test")
+    assert not thread.is_alive() and thread.daemon
+    said = [record.getMessage() for record in caplog.records]
+    assert any(s.startswith("Warm-up 'broken-for-this-test' failed") for s in said), said
+    assert any(s.startswith("Warm-up 'outcomes': 0 courses' outcomes kept") for s in said), said
 
 
 def test_a_new_score_is_read_for_that_patient_only_and_changes_the_page(

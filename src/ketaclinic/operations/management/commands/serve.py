@@ -27,7 +27,8 @@ def _check_free(host: str, port: int) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Serve ketaclinic with gunicorn (static files included). "
+        "Serve ketaclinic with gunicorn (static files included). Each worker runs the apps' "
+        "warm-ups in the background as it starts (the outcomes cache). "
         "Put a TLS-terminating proxy in front of it in production."
     )
 
@@ -61,6 +62,8 @@ class Command(BaseCommand):
             "-m",
             "gunicorn",
             "ketaclinic.wsgi:application",
+            "--config",
+            "python:ketaclinic.operations.gunicorn_config",
             "--bind",
             bind,
             "--workers",
