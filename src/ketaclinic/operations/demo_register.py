@@ -5,11 +5,11 @@ one resolved discrepancy, a periodic count, expired stock destroyed and one tran
 second location.
 
 The register's services stamp every entry with the present moment and take several queries
-an entry; the demo's history is tens of thousands of entries at --patients 100000. So the
-entries are computed here exactly as `services._append` computes them (the next sequence
-at the location, the balance after, the hash over `services.HASHED_FIELDS` chained to the
-previous entry's, and the container's status following its volume as `_sync_status` has
-it, on the day of the event), and written in bulk; `ledger verify` checks the chain like
+an entry; the demo's history is tens of thousands of entries at --patients 100000. So each
+entry is built by the register's own `services.ledger_entry_new` (hashed and chained to the
+previous entry's at the location), the container's status follows from
+`services.container_status_after` on the day of the event, and the entries are written in
+bulk; `ledger verify` checks the chain like
 any other. All the events are generated first, sorted by time and then applied, so each
 location's sequence order is its time order; counts read each container's balance at the
 moment of the count.
@@ -30,7 +30,6 @@ Deterministic from a fixed seed; dated relative to now.
 from __future__ import annotations
 
 import heapq
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -204,29 +203,29 @@ class _Ledger:
                 f"({container.remaining_ml} of {container.initial_ml} mL)."
             )
         sequence, previous = self.heads.get(location.pk, (0, services.GENESIS_HASH))
-        entry = LedgerEntry(
-            pk=self.next_pk,
+        entry = services.ledger_entry_new(
             location=location,
             sequence=sequence + 1,
+            previous_hash=previous,
             kind=kind,
             container=container,
             amount_ml=amount,
-            amount_mg=(amount * container.product.strength_mg_per_ml).quantize(MILLI),
-            container_change_ml=change,
-            balance_after_ml=balance,
+            change_ml=change,
+            balance_ml=balance,
             actor=actor,
-            actor_name=actor.display_name,
             occurred_at=at,
+            pk=self.next_pk,
             recorded_at=recorded,
-            previous_hash=previous,
             **extra,
         )
-        entry.detail = json.loads(json.dumps(entry.detail or {}, default=str))
-        entry.entry_hash = services.entry_hash(entry)
         self.next_pk += 1
         self.heads[location.pk] = (entry.sequence, entry.entry_hash)
         container.remaining_ml = balance
-        _settle(container, kind, change, balance, timezone.localtime(at, location.tz).date())
+        day = timezone.localtime(at, location.tz).date()
+        for name, value in services.container_status_after(
+            container, kind, change, balance, day
+        ).items():
+            setattr(container, name, value)
         self.pending.append(entry)
         if len(self.pending) >= WRITE_BATCH:
             self.flush()
@@ -250,27 +249,6 @@ class _Ledger:
             with connection.cursor() as cursor:
                 for statement in statements:
                     cursor.execute(statement)
-
-
-def _settle(container: Container, kind: str, change: Decimal, balance: Decimal, day: date) -> None:
-    """The container's status after an entry, as `services._sync_status` sets it (opened by
-    the first volume taken, empty or destroyed at zero), on the day of the entry."""
-    if kind in (EntryKind.TRANSFER_OUT, EntryKind.TRANSFER_IN):
-        return
-    fields: dict[str, Any] = {}
-    if balance == 0:
-        status = {
-            EntryKind.DESTROY: Container.Status.DESTROYED,
-            EntryKind.LOSS: Container.Status.LOST,
-        }.get(kind, Container.Status.EMPTY)
-        fields = {"status": status, "closed_on": day}
-    elif container.status not in (Container.Status.SEALED, Container.Status.OPEN):
-        fields = {"status": Container.Status.OPEN, "closed_on": None}
-    elif change < 0 and container.status == Container.Status.SEALED:
-        fields = {"status": Container.Status.OPEN, "opened_on": day}
-    if any(getattr(container, name) != value for name, value in fields.items()):
-        for name, value in fields.items():
-            setattr(container, name, value)
 
 
 class _Register:

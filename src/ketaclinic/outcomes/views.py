@@ -3,6 +3,7 @@ and the chart's Outcomes tab. Thin: parse, call a selector or service, audit, re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -106,16 +107,23 @@ def _download(content: str | bytes, filename: str, content_type: str) -> HttpRes
     return response
 
 
+def _record_export(
+    request: HttpRequest, report: OutcomesReport, kind: str, patient_ids: Sequence[int] = ()
+) -> None:
+    services.export_record(
+        actor=request.user,
+        kind=kind,
+        filters=report.filters.as_detail(),
+        courses=len(report.outcomes),
+        patient_ids=patient_ids,
+    )
+
+
 @never_cache
 @capability_required("outcomes.view")
 def summary_csv(request: HttpRequest) -> HttpResponse:
     _form, report, _choices = _report(request)
-    services.export_record(
-        actor=request.user,
-        kind="summary_csv",
-        filters=report.filters.as_detail(),
-        courses=len(report.outcomes),
-    )
+    _record_export(request, report, "summary_csv")
     return _download(
         exports.summary_csv(report),
         exports.export_filename("summary", report, "csv"),
@@ -127,12 +135,7 @@ def summary_csv(request: HttpRequest) -> HttpResponse:
 @capability_required("outcomes.view")
 def summary_pdf(request: HttpRequest) -> HttpResponse:
     form, report, choices = _report(request)
-    services.export_record(
-        actor=request.user,
-        kind="summary_pdf",
-        filters=report.filters.as_detail(),
-        courses=len(report.outcomes),
-    )
+    _record_export(request, report, "summary_pdf")
     who = request.user.get_full_name() or request.user.username
     return _download(
         exports.summary_pdf(report, cohort_text=_cohort_text(form, choices), generated_by=who),
@@ -145,13 +148,7 @@ def summary_pdf(request: HttpRequest) -> HttpResponse:
 @capability_required("outcomes.view")
 def patients_csv(request: HttpRequest) -> HttpResponse:
     _form, report, _choices = _report(request)
-    services.export_record(
-        actor=request.user,
-        kind="patients_csv",
-        filters=report.filters.as_detail(),
-        courses=len(report.outcomes),
-        patient_ids=report.cohort.patient_ids,
-    )
+    _record_export(request, report, "patients_csv", patient_ids=report.cohort.patient_ids)
     locations = {loc.pk: loc.short_name for loc in locations_for(request.user)}
     return _download(
         exports.patients_csv(report, locations),

@@ -187,24 +187,19 @@ def _append(
     balance = Container.objects.values_list("remaining_ml", flat=True).get(pk=container.pk)
     balance = Decimal(balance).quantize(Decimal("0.001"))
     _sync_status(container, kind, change_ml, balance)
-    strength = container.product.strength_mg_per_ml
-    entry = LedgerEntry(
+    entry = ledger_entry_new(
         location=location,
         sequence=head.last_sequence + 1,
+        previous_hash=head.last_hash,
         kind=kind,
         container=container,
         amount_ml=amount_ml,
-        amount_mg=(amount_ml * strength).quantize(Decimal("0.001")),
-        container_change_ml=change_ml,
-        balance_after_ml=balance,
+        change_ml=change_ml,
+        balance_ml=balance,
         actor=actor,
-        actor_name=actor.display_name,
         occurred_at=occurred_at or timezone.now(),
-        previous_hash=head.last_hash,
         **extra,
     )
-    entry.detail = json.loads(json.dumps(entry.detail or {}, default=str))
-    entry.entry_hash = entry_hash(entry)
     entry.save()
     LedgerChainHead.objects.filter(pk=head.pk).update(
         last_sequence=entry.sequence, last_hash=entry.entry_hash
@@ -213,14 +208,50 @@ def _append(
     return entry
 
 
-def _sync_status(
-    container: Container, kind: EntryKind, change_ml: Decimal, balance: Decimal
-) -> None:
-    """The container's status follows its volume: opened by the first volume taken, empty,
-    destroyed or lost at zero, open again if a correction puts volume back."""
+def ledger_entry_new(
+    *,
+    location: Location,
+    sequence: int,
+    previous_hash: str,
+    kind: str,
+    container: Container,
+    amount_ml: Decimal,
+    change_ml: Decimal,
+    balance_ml: Decimal,
+    actor: User,
+    occurred_at: datetime,
+    **extra: Any,
+) -> LedgerEntry:
+    """An unsaved ledger entry, chained after `previous_hash` and hashed: what `_append`
+    saves, and what the demo writes in bulk (operations/demo_register.py)."""
+    entry = LedgerEntry(
+        location=location,
+        sequence=sequence,
+        kind=kind,
+        container=container,
+        amount_ml=amount_ml,
+        amount_mg=(amount_ml * container.product.strength_mg_per_ml).quantize(Decimal("0.001")),
+        container_change_ml=change_ml,
+        balance_after_ml=balance_ml,
+        actor=actor,
+        actor_name=actor.display_name,
+        occurred_at=occurred_at,
+        previous_hash=previous_hash,
+        **extra,
+    )
+    entry.detail = json.loads(json.dumps(entry.detail or {}, default=str))
+    entry.entry_hash = entry_hash(entry)
+    return entry
+
+
+def container_status_after(
+    container: Container, kind: str, change_ml: Decimal, balance: Decimal, day: date
+) -> dict[str, Any]:
+    """The container's fields that change with an entry ({} when none): its status follows
+    its volume, opened by the first volume taken, empty, destroyed or lost at zero, open
+    again if a correction puts volume back; dated `day`."""
     if kind in (EntryKind.TRANSFER_OUT, EntryKind.TRANSFER_IN):
-        return  # the container moves whole, sealed or open as it was
-    day = timezone.localdate()
+        return {}  # the container moves whole, sealed or open as it was
     fields: dict[str, Any] = {}
     if balance == 0:
         status = {
@@ -232,7 +263,16 @@ def _sync_status(
         fields = {"status": Container.Status.OPEN, "closed_on": None}
     elif change_ml < 0 and container.status == Container.Status.SEALED:
         fields = {"status": Container.Status.OPEN, "opened_on": day}
-    if fields and any(getattr(container, k) != v for k, v in fields.items()):
+    if any(getattr(container, name) != value for name, value in fields.items()):
+        return fields
+    return {}
+
+
+def _sync_status(
+    container: Container, kind: EntryKind, change_ml: Decimal, balance: Decimal
+) -> None:
+    fields = container_status_after(container, kind, change_ml, balance, timezone.localdate())
+    if fields:
         Container.objects.filter(pk=container.pk).update(**fields)
         for name, value in fields.items():
             setattr(container, name, value)

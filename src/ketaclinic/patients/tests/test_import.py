@@ -14,15 +14,14 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.audit.services import audit_verify_chain
 from ketaclinic.patients import services
 from ketaclinic.patients.importing import COLUMNS, Problem, header_key, import_check
 from ketaclinic.patients.models import MrnSequence, Patient, PatientImport
+from ketaclinic.patients.tests.test_registry import _queries
 
 pytestmark = pytest.mark.django_db
 
@@ -354,12 +353,6 @@ def test_the_page_takes_the_location_for_lines_without_one(
     services.patients_import_run(actor=clinic["director"], import_id=staged.pk)
     imported = Patient.objects.filter(last_name_key__startswith="imported")
     assert {p.primary_location for p in imported} == {clinic["boise"]}
-
-
-def _queries(client: Client, url: str) -> int:
-    with CaptureQueriesContext(connection) as context:
-        assert client.get(url).status_code == 200
-    return len(context)
 
 
 def test_query_counts_of_the_import_and_patient_pages_do_not_grow_with_imports(
