@@ -26,6 +26,11 @@ ketaclinic runs a ketamine / esketamine treatment program. Commands:
   createuser            add a staff or patient account (--role ROLE)
   import patients FILE  check a CSV of patients from another system, then register the
                         new ones at once (--by USERNAME, --dry-run; docs/imports.md)
+  fhir client add NAME  register a system that reads the FHIR API (--account USERNAME,
+                        --scope system/*.read); prints its secret once (docs/fhir.md)
+  fhir import BUNDLE    import a FHIR Bundle of patients with their conditions,
+                        medications and scores, all or nothing (--by, --location)
+  worker                run background jobs (FHIR bulk exports); --once drains the queue
   unlock USERNAME       lift an account's lockout on the server (--address ADDR: let an
                         address that made too many failed sign-ins sign in again)
   backup                write a checksummed archive of the database, safe while the app

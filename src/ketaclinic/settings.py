@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "ketaclinic.audit",
     "ketaclinic.portal",
     "ketaclinic.home",
+    "ketaclinic.fhir",
     "ketaclinic.operations",
 ]
 

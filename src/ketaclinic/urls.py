@@ -16,6 +16,7 @@ urlpatterns = [
     path("register/", include("ketaclinic.register.urls")),
     path("", include("ketaclinic.scheduling.urls")),
     path("api/", api.urls),
+    path("", include("ketaclinic.fhir.urls")),
     path("healthz", healthz, name="healthz"),
 ]
 

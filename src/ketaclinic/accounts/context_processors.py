@@ -9,6 +9,7 @@ NAV_SECTIONS = {
     "patients:register": "register",
     "accounts:users": "users",
     "accounts:lockouts": "lockouts",
+    "fhir:exports": "fhir",
 }
 
 

@@ -55,6 +55,10 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
         "Import patients from another system's file (CSV), after a check that saves nothing",
         frozenset({Role.MEDICAL_DIRECTOR}),
     ),
+    "fhir.export": (
+        "Export every patient's record in bulk as FHIR (NDJSON), and import a FHIR Bundle",
+        frozenset({Role.MEDICAL_DIRECTOR}),
+    ),
     "patient.edit_clinical_history": (
         "Add diagnoses, medications and antidepressant trials, allergies, substance use",
         frozenset(CLINICAL),

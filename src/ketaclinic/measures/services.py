@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -59,8 +59,13 @@ def _record(
     context: str,
     completed_by_patient: bool,
     request: SelfReportRequest | None = None,
+    completed_at: datetime | None = None,
 ) -> AssessmentResponse:
-    """Score, store with every item answer, raise alerts, move the schedule on, audit."""
+    """Score, store with every item answer, raise alerts, move the schedule on, audit.
+
+    `completed_at` is when the patient answered, for a response brought from another
+    system; its answers raise alerts as any other's do.
+    """
     if context not in ResponseContext.values:
         raise ValidationError(f"Unknown context {context!r}.")
     try:
@@ -68,6 +73,7 @@ def _record(
     except (InvalidResponseError, UnknownInstrumentError) as error:
         raise ValidationError(str(error).strip("'\"")) from error
     now = timezone.now()
+    answered_at = completed_at or now
     course = (
         TreatmentCourse.objects.filter(patient=patient)
         .exclude(phase=TreatmentCourse.Phase.ENDED)
@@ -88,7 +94,7 @@ def _record(
         completed_by_patient=completed_by_patient,
         completed_by=actor,
         self_report_request=request,
-        completed_at=now,
+        completed_at=answered_at,
     )
     alerts = [
         SafetyAlert(
@@ -101,7 +107,9 @@ def _record(
         for kind in result.alerts
     ]
     SafetyAlert.objects.bulk_create(alerts)
-    _schedule_advance(patient=patient, instrument_key=instrument_key, on=timezone.localdate(now))
+    _schedule_advance(
+        patient=patient, instrument_key=instrument_key, on=timezone.localdate(answered_at)
+    )
     events = [
         AuditEvent(
             action=AuditAction.CREATE,
@@ -138,6 +146,33 @@ def response_record(
             answers=answers,
             context=context,
             completed_by_patient=False,
+        )
+
+
+def response_import(
+    *,
+    actor: User,
+    patient: Patient,
+    instrument_key: str,
+    answers: Sequence[int],
+    context: str,
+    completed_at: datetime,
+    completed_by_patient: bool,
+) -> AssessmentResponse:
+    """A response brought from another system (a FHIR QuestionnaireResponse), scored here
+    again from its item answers; a suicide-risk answer raises its alert as any other."""
+    require_patient_access(actor, patient, "measures.record_responses")
+    if completed_at > timezone.now():
+        raise ValidationError("A response cannot have been completed in the future.")
+    with transaction.atomic():
+        return _record(
+            actor=actor,
+            patient=patient,
+            instrument_key=instrument_key,
+            answers=answers,
+            context=context,
+            completed_by_patient=completed_by_patient,
+            completed_at=completed_at,
         )
 
 

@@ -95,6 +95,16 @@ CASES = [
     Case("import", ("import", "patients", "{archive}", "--by", "director", "--location", "Mars"), "seeded", 1, "No location 'Mars'"),
     Case("import", ("import", "patients", "{archive}", "--by", "director"), "seeded", 1, "is not UTF-8 text"),
     Case("import", ("import", "patients", "{archive}", "--by", "nurse"), "seeded", 1, "'nurse' may not import patients"),
+    Case("worker", ("worker", "--once"), "new", 2, "run `ketaclinic migrate` first"),
+    Case("worker", ("worker", "--poll-seconds", "soon"), "new", 2, "invalid float value"),
+    Case("fhir", ("fhir",), "migrated", 2, "required: WHAT"),
+    Case("fhir", ("fhir", "client", "list"), "new", 2, "run `ketaclinic migrate` first"),
+    Case("fhir", ("fhir", "client", "add", "Registry", "--account", "nosuch", "--scope", "system/*.read"), "migrated", 1, "No account 'nosuch'"),
+    Case("fhir", ("fhir", "client", "add", "Registry", "--account", "director", "--scope", "patient/*.read"), "seeded", 1, "Not a system scope: patient/*.read"),
+    Case("fhir", ("fhir", "import", "/nonexistent/bundle.json", "--by", "director", "--location", "SLC"), "seeded", 1, "Cannot read /nonexistent/bundle.json"),
+    Case("fhir", ("fhir", "import", "{archive}", "--by", "director", "--location", "SLC"), "seeded", 1, "Nothing was imported: The file is not JSON"),
+    Case("fhir", ("fhir", "import", "{archive}", "--by", "director", "--location", "Mars"), "seeded", 1, "No location with the short name 'Mars'"),
+    Case("fhir", ("fhir", "import", "{archive}", "--by", "nurse", "--location", "SLC"), "seeded", 1, "may not import FHIR Bundles"),
 ]  # fmt: skip
 
 

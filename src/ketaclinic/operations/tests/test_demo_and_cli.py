@@ -161,6 +161,7 @@ def test_serve_runs_the_real_server_on_the_chosen_port(tmp_path: Path) -> None:
                 break
             time.sleep(0.1)
         assert "Warm-up 'outcomes': " in log.read_text(), log.read_text()
+        assert "Background worker started" in log.read_text()
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -240,7 +240,7 @@ def test_anonymous_users_are_sent_to_login(client: Client, clinic: dict[str, Any
     patient = clinic["patient_slc"]
     for url in _urls(_victim_records(patient, clinic["director"], clinic)):
         response = client.get(url)
-        if "/api/" in url:
+        if "/api/" in url or "/fhir/" in url:
             assert response.status_code == 401
         else:
             assert response.status_code == 302 and "/accounts/login/" in response.url
