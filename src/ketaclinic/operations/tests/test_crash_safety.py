@@ -149,8 +149,8 @@ class Server:
             try:
                 if requests.get(f"{self.base}/healthz", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or listening while its workers still boot
             assert self.process.poll() is None, "the server stopped while starting"
             assert time.monotonic() < deadline, "the server did not answer /healthz"
             time.sleep(0.2)
