@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from ketaclinic.accounts.models import User
 from ketaclinic.fhir.importing import bundle_import
 from ketaclinic.operations.demo import seed_demo
 from ketaclinic.patients.models import Patient
-
-BIN = Path(sys.executable).parent / "ketaclinic"
 
 # Run here on the source clinic and, through `ketaclinic shell`, on the empty one.
 SUMMARY = """
@@ -61,11 +60,25 @@ def _summary(first: str, last: str, born: str, run: Any) -> dict[str, Any]:
     return json.loads(run(f"FIRST, LAST, BORN = {first!r}, {last!r}, {born!r}\n{SUMMARY}"))
 
 
+# The empty clinic's commands run at the test's own instant (the suite may pin the clock,
+# e.g. to 21:45 in Denver, hours from the wall clock), or its responses would be "future".
+AT_THE_TESTS_INSTANT = (
+    "import sys, time_machine; time_machine.travel(sys.argv[1], tick=True).start(); "
+    "from ketaclinic.cli import main; main(sys.argv[2:])"
+)
+
+
 def _ketaclinic(var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "KETACLINIC_ENV"}}
     env["KETACLINIC_VAR_DIR"] = str(var_dir)
+    now = timezone.now().isoformat()
     return subprocess.run(
-        [BIN, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", AT_THE_TESTS_INSTANT, now, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
