@@ -28,9 +28,7 @@ CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-st
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-ROUTE_OF_ADMINISTRATION = "http://snomed.info/sct"
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
-CONSENT_CATEGORY = "http://loinc.org"
 PROVENANCE_PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 SIGNATURE_TYPE = "urn:iso-astm:E1762-95:2013"
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
@@ -88,10 +86,6 @@ VITAL_SIGNS: dict[str, tuple[str, str, str, str]] = {
     "height": ("8302-2", "Body height", "cm", "body-height"),
     "bmi": ("39156-5", "Body mass index (BMI) [Ratio]", "kg/m2", "bmi"),
 }
-VITAL_SIGNS_PANEL = (
-    "85353-1",
-    "Vital signs, weight, height, head circumference, oxygen saturation and BMI panel",
-)
 
 # instrument key -> (panel code, panel display, total code, total display, item codes)
 INSTRUMENT_CODES: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {

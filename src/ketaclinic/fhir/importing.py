@@ -143,6 +143,13 @@ def _code(concept: dict[str, Any] | None, system: str) -> str:
     return ""
 
 
+def _text(concept: dict[str, Any]) -> str:
+    """What a CodeableConcept says: its text, else its first coding's display."""
+    return concept.get("text") or next(
+        (c.get("display", "") for c in concept.get("coding", [])), ""
+    )
+
+
 def _extension(resource: dict[str, Any], url: str) -> dict[str, Any] | None:
     return next((e for e in resource.get("extension", []) if e.get("url") == url), None)
 
@@ -153,10 +160,7 @@ def _condition(resource: dict[str, Any]) -> Diagnosis:
     onset = resource.get("onsetDateTime", "")
     return Diagnosis(
         icd10_code=_code(concept, codes.ICD10_CM),
-        description=(
-            concept.get("text")
-            or next((c.get("display", "") for c in concept.get("coding", [])), "")
-        )[:200],
+        description=_text(concept)[:200],
         onset_date=date.fromisoformat(onset[:10]) if onset else None,
         status=DIAGNOSIS_STATUS.get(status, "active"),
         is_primary=bool(_extension(resource, codes.EXTENSION_BASE + "primary-diagnosis")),
@@ -176,10 +180,7 @@ def _medication(resource: dict[str, Any]) -> Medication:
         for e in (_extension(resource, mapping.EXT_TRIAL) or {}).get("extension", [])
     }
     return Medication(
-        name=(
-            concept.get("text")
-            or next((c.get("display", "") for c in concept.get("coding", [])), "")
-        )[:120],
+        name=_text(concept)[:120],
         medication_class=medication_class,
         dose_mg_per_day=Decimal(str(dose)) if dose is not None else None,
         directions=dosage.get("text", "")[:200],
@@ -199,10 +200,7 @@ def _allergy(resource: dict[str, Any]) -> Allergy | None:
         return None  # "no known drug allergies": a statement, verified here again by staff
     reaction = (resource.get("reaction") or [{}])[0]
     return Allergy(
-        substance=(
-            concept.get("text")
-            or next((c.get("display", "") for c in concept.get("coding", [])), "")
-        )[:120],
+        substance=_text(concept)[:120],
         reaction=" ".join(m.get("text", "") for m in reaction.get("manifestation", []))[:200],
         severity=SEVERITY.get(reaction.get("severity", ""), "unknown"),
     )

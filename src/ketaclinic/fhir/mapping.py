@@ -71,6 +71,12 @@ def _ref(resource_type: str, pk: object, display: str = "") -> dict[str, str]:
     return reference
 
 
+def observation_category(code: str) -> list[dict[str, Any]]:
+    """An Observation's category (vital-signs or survey), as US Core codes it."""
+    display = {"vital-signs": "Vital Signs", "survey": "Survey"}[code]
+    return [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": code, "display": display}]}]
+
+
 def patient_ref(patient_id: int) -> dict[str, str]:
     return _ref("Patient", patient_id)
 
@@ -373,25 +379,15 @@ def medication_statement(medication: Any) -> Resource:
 
 
 def _vital(
-    key: str, reading: Any, patient_id: int, encounter_id: int | None, suffix: str
+    key: str, reading: Any, patient_id: int, encounter_id: int | None, resource_id: str
 ) -> Resource:
     code, display, _unit, profile = VITAL_SIGNS[key]
     resource: Resource = {
         "resourceType": "Observation",
-        "id": f"{suffix}",
+        "id": resource_id,
         "meta": _meta(PROFILES.get(profile), reading.recorded_at),
         "status": "entered-in-error" if reading.struck_at else "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": codes.OBSERVATION_CATEGORY,
-                        "code": "vital-signs",
-                        "display": "Vital Signs",
-                    }
-                ]
-            }
-        ],
+        "category": observation_category("vital-signs"),
         "code": loinc(code, display),
         "subject": patient_ref(patient_id),
         "effectiveDateTime": instant(reading.taken_at),
@@ -461,17 +457,7 @@ def body_measurements(measurement: Any) -> list[Resource]:
                 "id": f"body-{measurement.pk}-{suffix}",
                 "meta": _meta(PROFILES[profile], measurement.recorded_at),
                 "status": "final",
-                "category": [
-                    {
-                        "coding": [
-                            {
-                                "system": codes.OBSERVATION_CATEGORY,
-                                "code": "vital-signs",
-                                "display": "Vital Signs",
-                            }
-                        ]
-                    }
-                ],
+                "category": observation_category("vital-signs"),
                 "code": loinc(code, display),
                 "subject": patient_ref(measurement.patient_id),
                 "effectiveDateTime": effective,
@@ -497,13 +483,7 @@ def assessment(response: Any, title: str) -> list[Resource]:
         "resourceType": "Observation",
         "meta": _meta(PROFILES["screening-assessment"], response.completed_at),
         "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {"system": codes.OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}
-                ]
-            }
-        ],
+        "category": observation_category("survey"),
         "subject": patient_ref(response.patient_id),
         "effectiveDateTime": instant(response.completed_at),
         "derivedFrom": derived,
@@ -541,13 +521,7 @@ def session_score(score: Any, label: str) -> Resource:
         "id": f"score-{score.pk}",
         "meta": _meta(PROFILES["screening-assessment"], score.recorded_at),
         "status": "entered-in-error" if score.struck_at else "final",
-        "category": [
-            {
-                "coding": [
-                    {"system": codes.OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}
-                ]
-            }
-        ],
+        "category": observation_category("survey"),
         "code": codes.local_code(score.instrument, label),
         "subject": patient_ref(session.patient_id),
         "encounter": _ref("Encounter", session.pk),

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import DateField, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
@@ -37,10 +37,6 @@ class SearchPage:
     total: int
     offset: int
     count: int
-
-
-def resource_type(name: str) -> ResourceType | None:
-    return TYPES.get(name)
 
 
 def patient_of(resource: Resource) -> int | None:
@@ -128,10 +124,8 @@ def _date_condition(field: str, raw: str, *, is_date: bool) -> Q:
 
 
 def _is_date_field(source: Source, field: str) -> bool:
-    model = source.queryset().model
-    return isinstance(model._meta.get_field(field), DateField) and not model._meta.get_field(
-        field
-    ).get_internal_type().startswith("DateTime")
+    """A date column (compared by whole days), not a moment."""
+    return source.queryset().model._meta.get_field(field).get_internal_type() == "DateField"
 
 
 def _tokens(raw: str) -> set[str]:
@@ -196,13 +190,7 @@ def _parse(kind: ResourceType, params: dict[str, list[str]]) -> _Query:
 
 def _source_filter(source: Source, query: _Query) -> Q | None:
     """The source's rows the query asks for, or None when the source can match nothing."""
-    if (
-        query.categories is not None
-        and source.categories
-        and not (query.categories & source.categories)
-    ):
-        return None
-    if query.categories is not None and not source.categories:
+    if query.categories is not None and not (query.categories & source.categories):
         return None
     condition = Q()
     if query.codes is not None:
@@ -274,10 +262,6 @@ def _matches(resource: Resource, query: _Query) -> bool:
     return any(c.get("code") in query.codes for c in coding)
 
 
-def _one_per_row(source: Source) -> bool:
-    return not source.id_prefix and source.resource_type not in {"Observation"}
-
-
 def search(user: User, type_name: str, params: dict[str, list[str]]) -> SearchPage:
     """A page of a search. Raises SearchError for parameters it cannot run."""
     kind = TYPES[type_name]
@@ -291,7 +275,7 @@ def search(user: User, type_name: str, params: dict[str, list[str]]) -> SearchPa
         return SearchPage(page, len(found), query.offset, query.count)
     sources = [(s, _source_filter(s, query)) for s in kind.sources]
     sources = [(s, condition) for s, condition in sources if condition is not None]
-    if len(kind.sources) == 1 and _one_per_row(kind.sources[0]):
+    if kind.pages_in_sql:
         if not sources:
             return SearchPage([], 0, query.offset, query.count)
         source, condition = sources[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,6 +21,7 @@ from ketaclinic.accounts.models import User
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
 from ketaclinic.fhir.auth import digest, scopes_valid
+from ketaclinic.fhir.mapping import Resource
 from ketaclinic.fhir.models import ExportFile, ExportJob, ExportLevel, ExportStatus, SystemClient
 from ketaclinic.fhir.selectors import patient_of
 from ketaclinic.fhir.types import TYPES, questionnaires
@@ -195,17 +196,13 @@ def export_run(job: ExportJob, on_progress: Callable[[int, str], None] | None = 
         raise
 
 
-def _rows(job: ExportJob, user: User, type_name: str):  # type: ignore[no-untyped-def]
-    kind = TYPES[type_name]
-    for source in kind.sources:
+def _rows(job: ExportJob, user: User, type_name: str) -> Iterator[Resource]:
+    """The type's resources in the job, row by row, in bounded memory."""
+    for source in TYPES[type_name].sources:
         rows = source.scoped(user)
         if job.level == ExportLevel.GROUP and source.patient_path is not None:
-            lookup = (
-                f"{source.patient_path}__primary_location_id"
-                if source.patient_path
-                else ("primary_location_id")
-            )
-            rows = rows.filter(**{lookup: int(job.group_id)})
+            through = f"{source.patient_path}__" if source.patient_path else ""
+            rows = rows.filter(**{f"{through}primary_location_id": int(job.group_id)})
         if job.since is not None and source.updated_field:
             rows = rows.filter(**{f"{source.updated_field}__gt": job.since})
         for row in rows.iterator(chunk_size=ROWS_PER_CHUNK):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,11 @@ class ResourceType:
     name: str
     sources: tuple[Source, ...]
     search_params: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def pages_in_sql(self) -> bool:
+        """One table, a resource a row (no id prefix): searches page in the database."""
+        return len(self.sources) == 1 and not self.sources[0].id_prefix
 
     @property
     def in_patient_compartment(self) -> bool:
@@ -489,7 +494,3 @@ def source_for_id(resource_type: ResourceType, resource_id: str) -> tuple[Source
         if pk is not None:
             return source, pk
     return None
-
-
-def resources_of(source: Source, rows: Iterable[Any]) -> list[Resource]:
-    return [resource for row in rows for resource in source.build(row)]

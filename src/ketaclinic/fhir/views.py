@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -311,16 +311,14 @@ def export_group(request: HttpRequest, caller: Caller, group_id: str) -> HttpRes
     return _kick_off(request, caller, ExportLevel.GROUP, group_id)
 
 
-def _job_of(caller: Caller, job_id: UUID) -> ExportJob | None:
+def _jobs_of(caller: Caller) -> QuerySet[ExportJob]:
     """Only the requester (and the client that asked) may see a job."""
-    jobs = ExportJob.objects.filter(pk=job_id, requested_by=caller.user)
-    jobs = jobs.filter(client=caller.client) if caller.client else jobs.filter(client=None)
-    return jobs.first()
+    return ExportJob.objects.filter(requested_by=caller.user, client=caller.client)
 
 
 @fhir_view
 def export_status(request: HttpRequest, caller: Caller, job_id: UUID) -> HttpResponse:
-    job = _job_of(caller, job_id)
+    job = _jobs_of(caller).filter(pk=job_id).first()
     if job is None:
         return outcome(404, "not-found", "No such export of yours.")
     if request.method == "DELETE":
@@ -359,13 +357,7 @@ def export_status(request: HttpRequest, caller: Caller, job_id: UUID) -> HttpRes
 
 @fhir_view
 def export_file(request: HttpRequest, caller: Caller, file_id: int) -> HttpResponse:
-    from_job = (
-        ExportJob.objects.filter(
-            files__pk=file_id, requested_by=caller.user, status=ExportStatus.DONE
-        )
-        .filter(client=caller.client)
-        .first()
-    )
+    from_job = _jobs_of(caller).filter(files__pk=file_id, status=ExportStatus.DONE).first()
     if from_job is None:
         return outcome(404, "not-found", "No such export file of yours (it may have expired).")
     file = from_job.files.get(pk=file_id)
@@ -393,15 +385,12 @@ def exports_page(request: HttpRequest) -> HttpResponse:
     if not request.user.can("fhir.export"):
         raise PermissionDenied("Your role may not export records in bulk.")
     if request.method == "POST":
-        try:
-            services.export_kick_off(
-                actor=request.user,
-                client=None,
-                level=ExportLevel.SYSTEM,
-                request_url=request.build_absolute_uri("/fhir/$export"),
-            )
-        except ValidationError as error:
-            return render(request, "fhir/exports.html", {"error": error.messages[0]}, status=400)
+        services.export_kick_off(
+            actor=request.user,
+            client=None,
+            level=ExportLevel.SYSTEM,
+            request_url=request.build_absolute_uri("/fhir/$export"),
+        )
         return redirect("fhir:exports")
     jobs = (
         ExportJob.objects.filter(requested_by=request.user, client=None)

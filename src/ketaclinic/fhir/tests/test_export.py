@@ -126,8 +126,9 @@ def test_the_whole_demo_clinic_exports_and_every_line_validates(
         )
     )
     assert exported_ids <= audited
-    assert AuditEntry.objects.filter(object_type="fhir_export_file").count() == sum(
-        1 for _ in ExportFile.objects.all()
+    assert (
+        AuditEntry.objects.filter(object_type="fhir_export_file").count()
+        == ExportFile.objects.count()
     )
 
 
@@ -229,3 +230,29 @@ def test_the_exports_page_keeps_its_query_count_and_is_the_directors(
         assert client.get("/exports/").status_code == 403
         assert client.post("/exports/").status_code == 403
     assert ExportJob.objects.filter(status=ExportStatus.QUEUED).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_failed_export_says_why_and_the_worker_goes_on(
+    client: Client, fhir_get: Any, clinic: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ketaclinic.fhir import services
+
+    token = token_for(client, clinic["director"], ["system/*.read"])
+    urls = []
+    for _ in range(2):
+        _s, _b, response = fhir_get(
+            client, "/fhir/Patient/$export?_type=Patient", token, HTTP_PREFER="respond-async"
+        )
+        urls.append(response["Content-Location"])
+
+    def broken(job: Any, user: Any, type_name: str, patients: set) -> None:
+        raise RuntimeError("the disk is full")
+
+    original = services._export_type
+    calls = iter([broken, original])
+    monkeypatch.setattr(services, "_export_type", lambda *args: next(calls)(*args))
+    call_command("worker", "--once")
+    status, body, _ = fhir_get(client, urls[0], token)
+    assert status == 500 and "the disk is full" in body["issue"][0]["diagnostics"]
+    assert fhir_get(client, urls[1], token)[0] == 200
