@@ -22,7 +22,8 @@ ketaclinic runs a ketamine / esketamine treatment program. Commands:
   serve                 serve the clinic on 127.0.0.1:8000 (--port, --host, --workers)
   migrate               create or update the tables, load shipped protocols, ANALYZE
   demo                  seed the fictional demo clinic (--patients N, --if-empty); sets
-                        up the tables first on a new database
+                        up the tables first on a new database; a network at scale
+                        with --sessions N --locations N (docs/performance.md)
   createuser            add a staff or patient account (--role ROLE)
   import patients FILE  check a CSV of patients from another system, then register the
                         new ones at once (--by USERNAME, --dry-run; docs/imports.md)

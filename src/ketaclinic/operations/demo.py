@@ -23,7 +23,7 @@ from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.search import name_key
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, seed_measures
-from ketaclinic.operations.demo_outcomes import seed_outcomes
+from ketaclinic.operations.demo_outcomes import Network, seed_outcomes
 from ketaclinic.operations.demo_register import seed_register
 from ketaclinic.operations.demo_scheduling import seed_scheduling
 from ketaclinic.operations.demo_sessions import seed_sessions, sign_demo_notes
@@ -59,6 +59,61 @@ LOCATIONS = [
     ("Portland", "Portland Clinic", "2340 NW Westover Rd", "Portland", "OR", "97210",
      "America/Los_Angeles", "(503) 555-0180", "BK2468134", False),
 ]  # fmt: skip
+
+# The further sites of a network-scale demo (ketaclinic demo --locations), each with ten
+# chairs and a coordinator, a nurse and a prescriber of its own. Short names differ in
+# their first six letters (the register's container labels start with them).
+NETWORK_LOCATIONS = [
+    ("Denver", "Denver Clinic", "1600 Champa St", "Denver", "CO", "80202",
+     "America/Denver", "(303) 555-0120", "BD", False),
+    ("Boulder", "Boulder Clinic", "2025 Pearl St", "Boulder", "CO", "80302",
+     "America/Denver", "(303) 555-0125", "FB", True),
+    ("Phoenix", "Phoenix Clinic", "3200 N Central Ave", "Phoenix", "AZ", "85012",
+     "America/Phoenix", "(602) 555-0130", "BP", True),
+    ("Tucson", "Tucson Clinic", "1 S Church Ave", "Tucson", "AZ", "85701",
+     "America/Phoenix", "(520) 555-0135", "FT", False),
+    ("Albuquerque", "Albuquerque Clinic", "500 Gold Ave SW", "Albuquerque", "NM", "87102",
+     "America/Denver", "(505) 555-0140", "BA", True),
+    ("Reno", "Reno Clinic", "50 W Liberty St", "Reno", "NV", "89501",
+     "America/Los_Angeles", "(775) 555-0145", "FR", False),
+    ("LasVegas", "Las Vegas Clinic", "600 S Rancho Dr", "Las Vegas", "NV", "89106",
+     "America/Los_Angeles", "(702) 555-0150", "BL", True),
+    ("Seattle", "Seattle Clinic", "1100 Olive Way", "Seattle", "WA", "98101",
+     "America/Los_Angeles", "(206) 555-0155", "FS", True),
+    ("Spokane", "Spokane Clinic", "827 W 1st Ave", "Spokane", "WA", "99201",
+     "America/Los_Angeles", "(509) 555-0160", "BS", False),
+    ("Tacoma", "Tacoma Clinic", "1119 Pacific Ave", "Tacoma", "WA", "98402",
+     "America/Los_Angeles", "(253) 555-0165", "FT", False),
+    ("Eugene", "Eugene Clinic", "44 W Broadway", "Eugene", "OR", "97401",
+     "America/Los_Angeles", "(541) 555-0170", "BE", True),
+    ("Bend", "Bend Clinic", "550 NW Franklin Ave", "Bend", "OR", "97703",
+     "America/Los_Angeles", "(541) 555-0175", "FB", False),
+    ("Missoula", "Missoula Clinic", "101 E Broadway", "Missoula", "MT", "59802",
+     "America/Denver", "(406) 555-0180", "BM", False),
+    ("Billings", "Billings Clinic", "2822 3rd Ave N", "Billings", "MT", "59101",
+     "America/Denver", "(406) 555-0185", "FB", True),
+    ("Provo", "Provo Clinic", "100 N University Ave", "Provo", "UT", "84601",
+     "America/Denver", "(801) 555-0190", "BP", True),
+    ("Ogden", "Ogden Clinic", "2404 Washington Blvd", "Ogden", "UT", "84401",
+     "America/Denver", "(801) 555-0195", "FO", False),
+    ("StGeorge", "St. George Clinic", "86 S Main St", "St. George", "UT", "84770",
+     "America/Denver", "(435) 555-0110", "BS", False),
+    ("IdahoFalls", "Idaho Falls Clinic", "501 W Broadway St", "Idaho Falls", "ID", "83402",
+     "America/Boise", "(208) 555-0115", "FI", True),
+    ("CoeurdAlene", "Coeur d'Alene Clinic", "710 E Mullan Ave", "Coeur d'Alene", "ID",
+     "83814", "America/Los_Angeles", "(208) 555-0118", "BC", False),
+    ("Sacramento", "Sacramento Clinic", "1215 K St", "Sacramento", "CA", "95814",
+     "America/Los_Angeles", "(916) 555-0122", "FS", True),
+    ("Fresno", "Fresno Clinic", "2300 Tulare St", "Fresno", "CA", "93721",
+     "America/Los_Angeles", "(559) 555-0128", "BF", False),
+]  # fmt: skip
+NETWORK_CHAIRS = 10
+MAX_LOCATIONS = len(LOCATIONS) + len(NETWORK_LOCATIONS)
+NETWORK_STAFF_ROLES = (
+    ("coordinator", Role.COORDINATOR, ""),
+    ("nurse", Role.NURSE, "RN"),
+    ("prescriber", Role.PRESCRIBER, "MD"),
+)
 
 # username, role, first, last, title, location short names
 STAFF = [
@@ -120,7 +175,11 @@ STREETS = [
 CITIES = {"UT": ["Salt Lake City", "Provo", "Ogden", "Sandy", "Murray"],
           "ID": ["Boise", "Meridian", "Nampa", "Eagle"],
           "OR": ["Portland", "Beaverton", "Gresham", "Hillsboro"],
-          "WA": ["Vancouver", "Camas"], "NV": ["Reno"]}  # fmt: skip
+          "WA": ["Vancouver", "Camas"], "NV": ["Reno"],
+          # The network's further states.
+          "CO": ["Denver", "Aurora", "Lakewood", "Boulder"], "AZ": ["Phoenix", "Tempe", "Tucson"],
+          "NM": ["Albuquerque", "Rio Rancho", "Santa Fe"], "MT": ["Missoula", "Billings"],
+          "CA": ["Sacramento", "Fresno", "Davis"]}  # fmt: skip
 
 # name, mg/day options
 ANTIDEPRESSANTS = [
@@ -187,17 +246,23 @@ def _phone(rng: random.Random, area: str) -> str:
     return f"({area}) 555-01{rng.randrange(100):02d}"
 
 
-AREA_CODES = {"UT": "801", "ID": "208", "OR": "503", "WA": "360", "NV": "775"}
+AREA_CODES = {"UT": "801", "ID": "208", "OR": "503", "WA": "360", "NV": "775",
+              "CO": "303", "AZ": "602", "NM": "505", "MT": "406", "CA": "916"}  # fmt: skip
 
 
-def seed_organization(rng: random.Random) -> tuple[Organization, list[Location]]:
+def seed_organization(
+    rng: random.Random, count: int = len(LOCATIONS)
+) -> tuple[Organization, list[Location]]:
+    """The organization and its first `count` locations (the three of the demo clinic, then
+    the network's)."""
     organization = Organization.objects.create(
         name="Clearwater Ketamine Health (demo)",
         phone="(801) 555-0100",
         website="https://clearwater.example.org",
     )
     locations = []
-    for short, name, street, city, state, zip_code, tz, phone, _dea, rems in LOCATIONS:
+    for index, row in enumerate((LOCATIONS + NETWORK_LOCATIONS)[:count]):
+        short, name, street, city, state, zip_code, tz, phone, _dea, rems = row
         location = Location(
             organization=organization,
             short_name=short,
@@ -211,6 +276,7 @@ def seed_organization(rng: random.Random) -> tuple[Organization, list[Location]]
             dea_registration_number=_dea_number(_dea[:2], rng),
             spravato_rems_certified=rems,
             spravato_rems_certification_number=f"REMS-{rng.randrange(10**6):06d}" if rems else "",
+            chair_count=4 if index < len(LOCATIONS) else NETWORK_CHAIRS,
         )
         location.full_clean()
         location.save()
@@ -219,8 +285,10 @@ def seed_organization(rng: random.Random) -> tuple[Organization, list[Location]]
 
 
 def seed_staff(locations: list[Location]) -> list[User]:
+    """The demo clinic's staff, then a coordinator, nurse and prescriber at each of the
+    network's further locations (username e.g. nurse.denver)."""
     by_short = {loc.short_name: loc for loc in locations}
-    return [
+    staff = [
         user_create(
             username=username,
             password=DEMO_PASSWORD,
@@ -234,6 +302,26 @@ def seed_staff(locations: list[Location]) -> list[User]:
         )
         for username, role, first, last, title, shorts in STAFF
     ]
+    # Names from a fixed list, not the demo's random sequence, so the three-location demo
+    # stays as it is.
+    names = FIRST_NAMES[SexAtBirth.FEMALE] + FIRST_NAMES[SexAtBirth.MALE]
+    for index, location in enumerate(locations[len(LOCATIONS) :]):
+        for offset, (prefix, role, title) in enumerate(NETWORK_STAFF_ROLES):
+            username = f"{prefix}.{location.short_name.lower()}"
+            staff.append(
+                user_create(
+                    username=username,
+                    password=DEMO_PASSWORD,
+                    role=role,
+                    first_name=names[(index * 3 + offset) % len(names)],
+                    last_name=location.city.split()[-1],
+                    title=title,
+                    email=f"{username}@clearwater.example.org",
+                    locations=[location],
+                    check_password=False,
+                )
+            )
+    return staff
 
 
 def _make_patient(
@@ -456,8 +544,17 @@ def seed_demo(
     patients: int = DEFAULT_PATIENTS,
     progress: Callable[[int], None] = lambda n: None,
     now: datetime | None = None,
+    locations: int = len(LOCATIONS),
+    sessions: int | None = None,
+    session_progress: Callable[[int], None] = lambda n: None,
+    register_progress: Callable[[int], None] = lambda n: None,
 ) -> DemoResult:
     """Seed the whole demo clinic into an empty database.
+
+    `locations` above three adds the network's further sites; `sessions` sizes the
+    outcome histories to about that many charted sessions in all (a network-scale demo),
+    and session_progress(n) is called as each batch of them is written, register_progress(n)
+    as their doses are booked in the register.
 
     The clinic is a function of the fixed seed and of `now` (default: the current time):
     every date and time in it is placed relative to each location's local date and time at
@@ -467,13 +564,15 @@ def seed_demo(
         raise RuntimeError(
             "The database already has an organization; demo data goes only into an empty one."
         )
+    if not len(LOCATIONS) <= locations <= MAX_LOCATIONS:
+        raise ValueError(f"The demo has at least 3 and at most {MAX_LOCATIONS} locations.")
     rng = random.Random(DEMO_SEED)
     now = now or timezone.now()
     with transaction.atomic():
-        organization, locations = seed_organization(rng)
-        staff = seed_staff(locations)
+        organization, sites = seed_organization(rng, locations)
+        staff = seed_staff(sites)
     clinicians = {}
-    for location in locations:
+    for location in sites:
         clinicians[location.pk] = next(
             u
             for u in staff
@@ -481,7 +580,7 @@ def seed_demo(
         )
     first = seed_patients(
         count=patients,
-        locations=locations,
+        locations=sites,
         clinicians=clinicians,
         rng=rng,
         now=now,
@@ -506,8 +605,12 @@ def seed_demo(
     seed_scheduling(now=now)
     # The outcome histories choose their patients after every other story; the register
     # then books every dose the demo gave, and the notes are signed once it has.
-    seed_outcomes(now=now)
-    seed_register(now=now)
+    seed_outcomes(
+        now=now,
+        network=Network(sessions) if sessions else None,
+        progress=session_progress,
+    )
+    seed_register(now=now, progress=register_progress)
     sign_demo_notes(pending_notes)
     audit_record(
         actor=None,

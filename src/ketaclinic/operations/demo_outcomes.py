@@ -25,9 +25,12 @@ decisions never depend on database keys (PostgreSQL does not reuse them).
 from __future__ import annotations
 
 import random
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -35,7 +38,15 @@ from django.db.models import Min
 
 from ketaclinic.accounts.models import User
 from ketaclinic.accounts.roles import Role
-from ketaclinic.charting.models import RemsSubmission, SessionStatus, TreatmentSession
+from ketaclinic.audit.models import AuditAction
+from ketaclinic.audit.services import AuditEvent, audit_record_events
+from ketaclinic.charting.models import (
+    RemsSubmission,
+    SessionScore,
+    SessionStatus,
+    TreatmentSession,
+    VitalSign,
+)
 from ketaclinic.clinical.scoring import get_instrument
 from ketaclinic.eligibility.models import (
     ConsentDocument,
@@ -46,12 +57,16 @@ from ketaclinic.eligibility.models import (
 from ketaclinic.measures.models import AssessmentResponse, ResponseContext, SafetyAlert
 from ketaclinic.measures.models import SelfReportRequest as LinkRequest
 from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, answers_summing_to, response_row
+from ketaclinic.operations.demo_rows import Statistics, instances_insert, rows_insert
 from ketaclinic.organization.models import Location
 from ketaclinic.patients.models import Patient
+from ketaclinic.scheduling.models import Appointment, AppointmentStatus, Resource, ResourceKind
+from ketaclinic.scheduling.selectors import appointment_types_for
 from ketaclinic.treatment.models import PlannedSession, ProtocolVersion, TreatmentCourse
 
 OUTCOMES_SEED = 20261203
 LOTS_SEED = 20261204
+CHART_SEED = 20261205
 # The sessions of one location and route in the same four weeks draw from one lot.
 LOT_PERIOD_DAYS = 28
 LOT_EPOCH = date(2000, 1, 3)  # a Monday
@@ -72,6 +87,44 @@ ARCHETYPES = (
 )
 IV_DAYS = (0, 2, 4, 7, 9, 11)
 ESKETAMINE_DAYS = (0, 3, 7, 10, 14, 17, 21, 24, 28, 35, 42, 49)
+# A network-scale history (ketaclinic demo --sessions): courses start up to three years
+# back, and those who respond keep coming for maintenance every 10 to 28 days.
+NETWORK_YEARS_BACK = 3
+MAINTENANCE_DAYS = (10, 28)
+# Starting times of a chair's sessions in a network-scale history (local time).
+CHAIR_SLOTS = (time(8, 0), time(10, 15), time(12, 30), time(14, 45))
+
+
+@dataclass
+class Network:
+    """How large the history is to be: about `sessions` charted sessions in all.
+
+    Each course is given maintenance sessions so that what is left of the target is
+    spread over the courses still to come; a course that ends early (a dropout, a
+    non-responder, a recent start) leaves more for the others."""
+
+    sessions: int
+    made: int = 0
+
+    def maintenance(self, courses_left: int) -> int:
+        left = self.sessions - self.made
+        return max(0, round(left / max(courses_left, 1)))
+
+
+class _Chairs:
+    """Gives each session of a network-scale history a chair and a starting time, filling
+    a location's chairs slot by slot through the day (the default demo keeps its fixed
+    times)."""
+
+    def __init__(self) -> None:
+        self.taken: dict[tuple[int, date], int] = {}
+
+    def place(self, location: Location, day: date) -> tuple[time, int]:
+        key = (location.pk, day)
+        index = self.taken.get(key, 0)
+        self.taken[key] = index + 1
+        chairs = max(location.chair_count, 1)
+        return CHAIR_SLOTS[(index // chairs) % len(CHAIR_SLOTS)], 1 + index % chairs
 
 
 @dataclass
@@ -109,7 +162,7 @@ class _Rows:
     decisions: list[EligibilityDecision]
     consents: list[ConsentSignature]
     courses: list[TreatmentCourse]
-    planned: list[list[tuple[datetime, Decimal]]]
+    planned: list[list[tuple[datetime, Decimal, int | None]]]
     responses: list[list[AssessmentResponse]]
 
 
@@ -157,8 +210,12 @@ def _course(
     now: datetime,
     document: ConsentDocument,
     rows: _Rows,
+    maintenance: int = 0,
+    chairs: _Chairs | None = None,
 ) -> date | None:
-    """One course's rows; returns the day a rescue course could start (relapsers only)."""
+    """One course's rows; returns the day a rescue course could start (relapsers only).
+    `maintenance` more sessions follow the induction of a course that helped (a
+    network-scale history), each placed on a chair by `chairs` when given."""
     tz = location.tz
     esketamine = protocol.route == "esketamine"
     at = time(13, 0) if esketamine else time(9, 30)
@@ -173,12 +230,24 @@ def _course(
             for _ in range(boosters):
                 day += rng.randint(21, 42)
                 days.append(day)
+    if maintenance and archetype in ("remitter", "responder", "relapse", "partial"):
+        day = days[-1]
+        for _ in range(maintenance):
+            day += rng.randint(*MAINTENANCE_DAYS)
+            days.append(day)
     follow_weeks = rng.choice([4, 6, 8, 10, 12, 16, 20, 26, 30])
     if archetype == "dropout":
         follow_weeks = rng.choice([0, 1])
     last_allowed = now - timedelta(days=1)
-    starts = [_local(first_day + timedelta(days=d), at, tz) for d in days]
-    starts = [s for s in starts if s < last_allowed]
+    placed: list[tuple[datetime, int | None]] = []
+    for d in days:
+        when = first_day + timedelta(days=d)
+        while chairs and when.weekday() >= 5:  # a network's sessions fall on weekdays
+            when += timedelta(days=1)
+        start_at, chair = chairs.place(location, when) if chairs else (at, None)
+        placed.append((_local(when, start_at, tz), chair))
+    placed = [(s, chair) for s, chair in placed if s < last_allowed]
+    starts = [s for s, _ in placed]
     if not starts:
         return None
     dose = Decimal("56") if esketamine else Decimal(rng.randrange(280, 520, 5)) / 10
@@ -245,7 +314,7 @@ def _course(
             created_at=signed + timedelta(minutes=40),
         )
     )
-    rows.planned.append([(s, dose) for s in starts])
+    rows.planned.append([(s, dose, chair) for s, chair in placed])
     # Scores: PHQ-9 weekly (a few weeks skipped), MADRS at baseline and after induction.
     phq9, madrs = get_instrument("phq9"), get_instrument("madrs")
     base_phq = rng.randint(14, 25)
@@ -318,10 +387,11 @@ def _course(
     return None
 
 
-def _write(rows: _Rows, staff_by_location: dict[int, _Staff], lots: _Lots) -> None:
+def _write(rows: _Rows, staff_by_location: dict[int, _Staff], lots: _Lots, chart: _Chart) -> int:
     """Bulk-write one batch: decisions, consents, courses, planned and charted sessions
-    (with the lot drawn from), REMS submissions for esketamine, and the scores (linked to
-    the course)."""
+    (with the lot drawn from, their bookings, vital signs and in-session scores, and an
+    audit entry each), REMS submissions for esketamine, and the scores (linked to the
+    course). Returns how many sessions it wrote."""
     IntakeEvaluation.objects.bulk_create(rows.intakes)
     for decision, intake in zip(rows.decisions, rows.intakes, strict=True):
         decision.intake = intake
@@ -331,14 +401,17 @@ def _write(rows: _Rows, staff_by_location: dict[int, _Staff], lots: _Lots) -> No
         course.eligibility_decision = decision
         course.consent = consent
     TreatmentCourse.objects.bulk_create(rows.courses)
-    planned = [
-        PlannedSession(course=course, number=n, starts_at=start, planned_dose_mg=dose)
-        for course, starts in zip(rows.courses, rows.planned, strict=True)
-        for n, (start, dose) in enumerate(starts, 1)
-    ]
-    PlannedSession.objects.bulk_create(planned)
+    planned = []
+    chairs = []
+    for course, starts in zip(rows.courses, rows.planned, strict=True):
+        for n, (start, dose, chair) in enumerate(starts, 1):
+            planned.append(
+                PlannedSession(course=course, number=n, starts_at=start, planned_dose_mg=dose)
+            )
+            chairs.append(chair or 1 + n % max(course.location.chair_count, 1))
+    instances_insert(PlannedSession, planned)
     sessions = []
-    for p in planned:
+    for p, chair in zip(planned, chairs, strict=True):
         course = p.course
         esketamine = course.protocol.route == "esketamine"
         start = p.starts_at + timedelta(minutes=30)
@@ -354,7 +427,7 @@ def _write(rows: _Rows, staff_by_location: dict[int, _Staff], lots: _Lots) -> No
                 route=route,
                 status=SessionStatus.DISCHARGED,
                 scheduled_at=p.starts_at,
-                chair=1 + p.number % max(course.location.chair_count, 1),
+                chair=chair,
                 monitoring_provider=staff_by_location[course.location_id].nurse,
                 checked_in_at=p.starts_at - timedelta(minutes=5),
                 planned_dose_mg=p.planned_dose_mg,
@@ -374,7 +447,9 @@ def _write(rows: _Rows, staff_by_location: dict[int, _Staff], lots: _Lots) -> No
                 discharged_by=staff_by_location[course.location_id].nurse,
             )
         )
-    TreatmentSession.objects.bulk_create(sessions)
+    instances_insert(TreatmentSession, sessions)
+    chart.statistics.grew()  # before the rows that name these sessions
+    chart.write(sessions)
     forms = []
     for session in sessions:
         nurse = session.monitoring_provider
@@ -397,11 +472,175 @@ def _write(rows: _Rows, staff_by_location: dict[int, _Staff], lots: _Lots) -> No
             if response.completed_at >= course.created_at:
                 response.course = course
             responses.append(response)
-    AssessmentResponse.objects.bulk_create(responses, batch_size=2000)
+    instances_insert(AssessmentResponse, responses)
+    return len(sessions)
 
 
-def _candidates(rng: random.Random) -> list[tuple[Patient, bool]]:
-    """(patient, has the weekly history) for the patients who get a course, by MRN."""
+VITAL_FIELDS = (
+    "session_id",
+    "predose",
+    "taken_at",
+    "recorded_at",
+    "recorded_by_id",
+    "confirmed",
+    "systolic",
+    "diastolic",
+    "heart_rate",
+    "spo2",
+    "respiratory_rate",
+    "strike_reason",
+)
+SCORE_FIELDS = (
+    "session_id",
+    "instrument",
+    "score",
+    "taken_at",
+    "recorded_at",
+    "recorded_by_id",
+    "confirmed",
+    "strike_reason",
+)
+
+
+BOOKING_FIELDS = (
+    "location_id",
+    "appointment_type_id",
+    "patient_id",
+    "provider_id",
+    "resource_id",
+    "telehealth",
+    "starts_at",
+    "ends_at",
+    "status",
+    "planned_session_id",
+    "note",
+    "video_room",
+    "booked_by_id",
+    "booked_at",
+    "status_reason",
+)
+
+
+class _Chart:
+    """What a history session's chart holds besides its dose: the booking it was given,
+    about ten vital-sign readings (before, during and after dosing, blood pressure rising
+    a little with the dose as ketamine's does), MOAA/S and CADSS-6 scores, and the audit
+    entry of its writing. From its own seed, so the rest of the demo stays as it was."""
+
+    def __init__(self) -> None:
+        self.rng = random.Random(CHART_SEED)
+        self.types: dict[tuple[int, str], Any] = {}
+        self.chairs: dict[tuple[int, int], int] = dict(
+            ((r.location_id, r.number), r.pk)
+            for r in Resource.objects.filter(kind=ResourceKind.CHAIR)
+        )
+        self.cadss6 = SessionScore.score_range("cadss6")
+        self.statistics = Statistics()
+
+    def booking_type(self, location: Location, route: str) -> Any:
+        key = (location.pk, route)
+        if key not in self.types:
+            self.types[key] = next(
+                (t for t in appointment_types_for(location) if t.treatment_route == route), None
+            )
+        return self.types[key]
+
+    def write(self, sessions: list[TreatmentSession]) -> None:
+        rng = self.rng
+        vitals: list[tuple] = []
+        scores: list[tuple] = []
+        bookings: list[tuple] = []
+        for session in sessions:
+            nurse = session.monitoring_provider
+            start, end = session.dosing_started_at, session.dosing_ended_at
+            systolic, diastolic = rng.randint(108, 138), rng.randint(66, 86)
+            pulse, spo2, breaths = rng.randint(62, 84), rng.randint(96, 99), rng.randint(12, 16)
+            times = [session.checked_in_at + timedelta(minutes=8)]
+            step = (end - start) / 4
+            times += [start + step * i for i in range(1, 5)]
+            times += [end + timedelta(minutes=15 * i) for i in range(1, 5)]
+            times.append(session.ready_at)
+            peak = rng.randint(6, 22)
+            for taken in times:
+                during = start < taken <= end + timedelta(minutes=20)
+                rise = peak if during else 0
+                vitals.append(
+                    (
+                        session.pk,
+                        taken < start,
+                        taken,
+                        taken + timedelta(seconds=rng.randint(15, 100)),
+                        nurse.pk,
+                        [],
+                        systolic + rise + rng.randint(-4, 4),
+                        diastolic + rise // 2 + rng.randint(-3, 3),
+                        pulse + rise // 3 + rng.randint(-4, 4),
+                        min(100, spo2 + rng.randint(-1, 1)),
+                        breaths + rng.randint(-1, 1),
+                        "",
+                    )
+                )
+            low, high = self.cadss6
+            for taken, instrument, score in (
+                (end, SessionScore.Instrument.MOAAS, rng.choice([4, 5, 5, 5])),
+                (end, SessionScore.Instrument.CADSS6, rng.randint(low + 2, min(high, low + 12))),
+                (session.ready_at, SessionScore.Instrument.MOAAS, 5),
+                (session.ready_at, SessionScore.Instrument.CADSS6, rng.randint(low, low + 1)),
+            ):
+                scores.append(
+                    (
+                        session.pk,
+                        instrument,
+                        score,
+                        taken,
+                        taken + timedelta(seconds=rng.randint(15, 100)),
+                        nurse.pk,
+                        [],
+                        "",
+                    )
+                )
+            kind = self.booking_type(session.course.location, session.route)
+            if kind is not None:
+                bookings.append(
+                    (
+                        session.location_id,
+                        kind.pk,
+                        session.patient_id,
+                        nurse.pk,
+                        self.chairs.get((session.location_id, session.chair)),
+                        False,
+                        session.scheduled_at,
+                        session.scheduled_at + timedelta(minutes=kind.duration_minutes),
+                        AppointmentStatus.BOOKED,
+                        session.planned_session.pk,
+                        "",
+                        secrets.token_urlsafe(18),  # as the model's default (a video room)
+                        nurse.pk,
+                        session.course.created_at,
+                        "",
+                    )
+                )
+        rows_insert(VitalSign, VITAL_FIELDS, vitals)
+        rows_insert(SessionScore, SCORE_FIELDS, scores)
+        rows_insert(Appointment, BOOKING_FIELDS, bookings)
+        audit_record_events(
+            actor=None,
+            events=[
+                AuditEvent(
+                    action=AuditAction.SEED,
+                    patient_id=session.patient_id,
+                    object_type="treatment session",
+                    object_id=session.pk,
+                    detail={"demo_history": True, "scheduled_at": session.scheduled_at},
+                )
+                for session in sessions
+            ],
+        )
+
+
+def _candidates(rng: random.Random, others_share: float) -> list[tuple[Patient, bool]]:
+    """(patient, has the weekly history) for the patients who get a course, by MRN:
+    MEASURED_SHARE of the measured patients, `others_share` of the rest."""
     busy = (
         set(TreatmentCourse.objects.values_list("patient_id", flat=True))
         | set(User.objects.filter(patient__isnull=False).values_list("patient_id", flat=True))
@@ -410,19 +649,29 @@ def _candidates(rng: random.Random) -> list[tuple[Patient, bool]]:
     )
     measured = set(Patient.objects.order_by("pk").values_list("pk", flat=True)[:MEASURED_PATIENTS])
     chosen = []
-    for patient in (
-        Patient.objects.select_related("primary_location").order_by("mrn").iterator(chunk_size=2000)
-    ):
-        share = MEASURED_SHARE if patient.pk in measured else LARGE_SHARE
+    # Only what a course's rows read: a network's history chooses most of 100,000.
+    patients = Patient.objects.only(
+        "pk", "mrn", "legal_first_name", "legal_last_name", "primary_location_id"
+    ).order_by("mrn")
+    for patient in patients.iterator(chunk_size=2000):
+        share = MEASURED_SHARE if patient.pk in measured else others_share
         if rng.random() < share and patient.pk not in busy:
             chosen.append((patient, patient.pk in measured))
     return chosen
 
 
-def seed_outcomes(*, now: datetime) -> int:
+def seed_outcomes(
+    *,
+    now: datetime,
+    network: Network | None = None,
+    progress: Callable[[int], None] = lambda n: None,
+) -> int:
     """Past courses with sessions and scores for the outcomes pages; returns how many.
     Runs after every other story has chosen its patients, and before the register, which
-    books these sessions' draws (seed_demo)."""
+    books these sessions' draws (seed_demo). With `network`, most patients get a course
+    and the courses that help go on with maintenance sessions up to about
+    `network.sessions` sessions in all; progress(n) is called with the sessions of each
+    batch written."""
     rng = random.Random(OUTCOMES_SEED)
     document = ConsentDocument.objects.order_by("-version").first()
     latest: dict[str, ProtocolVersion] = {}
@@ -435,7 +684,17 @@ def seed_outcomes(*, now: datetime) -> int:
     histories = dict(
         AssessmentResponse.objects.values_list("patient_id").annotate(first=Min("completed_at"))
     )
-    chosen = _candidates(rng)
+    chart = _Chart()
+    chairs = _Chairs() if network else None
+    if network:
+        network.made = TreatmentSession.objects.count()
+        others = max(Patient.objects.count() - MEASURED_PATIENTS, 1)
+        # About 15 sessions a course (dropouts and non-responders stop after a few).
+        others_share = min(1.0, max(LARGE_SHARE, network.sessions / 15 / others))
+        years_back = 365 * NETWORK_YEARS_BACK
+    else:
+        others_share, years_back = LARGE_SHARE, 720
+    chosen = _candidates(rng, others_share)
     lots = _Lots(
         set(TreatmentSession.objects.exclude(lot_number="").values_list("lot_number", flat=True))
     )
@@ -457,9 +716,13 @@ def seed_outcomes(*, now: datetime) -> int:
                 before = histories[patient.pk].astimezone(location.tz).date()
                 first_day = before - timedelta(days=rng.randint(420, 560))
             else:
-                first_day = today - timedelta(days=rng.randint(45, 720))
+                first_day = today - timedelta(days=rng.randint(45, years_back))
             first_day += timedelta(days=(7 - first_day.weekday()) % 7)  # a Monday
             archetype = rng.choices([a for a, _ in ARCHETYPES], [w for _, w in ARCHETYPES])[0]
+            # The courses still to come in this history: those chosen and their rescues.
+            left = round((len(chosen) - start - len(rows.courses)) * 1.1)
+            maintenance = network.maintenance(left) if network else 0
+            courses_before = len(rows.planned)
             rescue = _course(
                 rng,
                 patient=patient,
@@ -471,6 +734,8 @@ def seed_outcomes(*, now: datetime) -> int:
                 now=now,
                 document=document,
                 rows=rows,
+                maintenance=maintenance,
+                chairs=chairs,
             )
             if rescue is not None and rng.random() < 0.4 and rescue < today - timedelta(days=45):
                 if measured and patient.pk in histories:
@@ -492,8 +757,13 @@ def seed_outcomes(*, now: datetime) -> int:
                     now=now,
                     document=document,
                     rows=rows,
+                    maintenance=maintenance,
+                    chairs=chairs,
                 )
+            if network:
+                network.made += sum(len(p) for p in rows.planned[courses_before:])
         with transaction.atomic():
-            _write(rows, staff, lots)
+            written = _write(rows, staff, lots, chart)
+        progress(written)
         made += len(rows.courses)
     return made

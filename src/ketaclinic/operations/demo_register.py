@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
@@ -45,6 +46,7 @@ from django.utils import timezone
 from ketaclinic.accounts.models import User
 from ketaclinic.accounts.roles import Role
 from ketaclinic.charting.models import TreatmentSession
+from ketaclinic.operations.demo_rows import Statistics, instance_row, rows_insert, rows_update
 from ketaclinic.organization.models import Location
 from ketaclinic.register import services
 from ketaclinic.register.models import (
@@ -75,6 +77,15 @@ BEYOND_USE_METHOD = (
     "rendered non-retrievable"
 )
 WRITE_BATCH = 2000
+LIVE = (Container.Status.SEALED, Container.Status.OPEN)
+CONTAINER_FIELDS = [
+    "remaining_ml",
+    "status",
+    "opened_on",
+    "closed_on",
+    "location_id",
+    "safe_id",
+]
 
 # ndc, name, drug, form, strength mg/mL, volume mL
 KETAMINE_50 = (
@@ -174,13 +185,15 @@ class _Ledger:
     appended and written in bulk (primary keys given here, so that an administration can
     name its draw, which its hash covers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, finished: Callable[[Container], None]) -> None:
         self.next_pk = (LedgerEntry.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
         self.heads: dict[int, tuple[int, str]] = {
             head.location_id: (head.last_sequence, head.last_hash)
             for head in LedgerChainHead.objects.all()
         }
         self.pending: list[LedgerEntry] = []
+        self.finished = finished
+        self.statistics = Statistics()
 
     def append(
         self,
@@ -226,14 +239,18 @@ class _Ledger:
             container, kind, change, balance, day
         ).items():
             setattr(container, name, value)
+        if container.status not in LIVE:
+            self.finished(container)
         self.pending.append(entry)
         if len(self.pending) >= WRITE_BATCH:
             self.flush()
         return entry
 
     def flush(self) -> None:
-        LedgerEntry.objects.bulk_create(self.pending)
+        fields = [f.attname for f in LedgerEntry._meta.concrete_fields]
+        rows_insert(LedgerEntry, fields, (instance_row(e, fields) for e in self.pending))
         self.pending = []
+        self.statistics.grew()
 
     def close(self) -> None:
         """Write what is left, the chain heads, and move the key sequence past the keys
@@ -252,18 +269,27 @@ class _Ledger:
 
 
 class _Register:
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, progress: Callable[[int], None]) -> None:
         self.rng = random.Random(REGISTER_SEED)
         self.now = now
+        self.progress = progress
         self.events: list[tuple[datetime, int, Callable[[], None]]] = []
         self.queued = 0
-        self.containers: list[Container] = []
+        # Containers in stock (sealed or open), by key; those used up, destroyed or moved
+        # away wait in `finished` for their last fields to be written in bulk.
+        self.live: dict[int, Container] = {}
+        self.finished: dict[int, Container] = {}
         self.labels: dict[int, int] = {}
         self.quarantined: set[int] = set()
         self.used_lots: set[str] = set()
         self.session_lots: set[str] = set()
-        # (location, product, lot) -> its containers in label order, for the draws.
-        self.by_lot: dict[tuple[int, int, str], list[Container]] = {}
+        # (location, product, lot) -> its containers, for the draws.
+        self.by_lot: dict[tuple[int, int, str], _LotStock] = {}
+        # The smallest draw each (location, product, lot) will take: an open container
+        # holding less is never drawn from again.
+        self.smallest_draw: dict[tuple[int, int, str], Decimal] = {}
+        # The lot given to sessions whose chart records none, by (location, product).
+        self.blank_lots: dict[tuple[int, int, str], str] = {}
         self.people: dict[int, dict[str, User]] = {}
 
     # --- set-up -------------------------------------------------------------------------
@@ -363,7 +389,7 @@ class _Register:
         return sorted(
             (
                 c
-                for c in self.containers
+                for c in self.live.values()
                 if c.location_id == location.pk
                 and c.status in (Container.Status.SEALED, Container.Status.OPEN)
                 and c.remaining_ml > 0
@@ -411,7 +437,10 @@ class _Register:
         Container.objects.bulk_create(new)
         for container in new:
             key = (location.pk, container.product_id, container.lot_number)
-            self.by_lot.setdefault(key, []).append(container)
+            if key not in self.by_lot:
+                self.by_lot[key] = _LotStock(self.smallest_draw.get(key, Decimal(0)))
+            self.by_lot[key].sealed.append(container)
+            self.live[container.pk] = container
         supplier = delivery.supplier
         for container in new:
             volume = container.product.container_volume_ml
@@ -431,29 +460,35 @@ class _Register:
                     "supplier_dea": supplier.dea_number,
                 },
             )
-        self.containers += new
+
+    def finish(self, container: Container) -> None:
+        """A container left the stock (used up, destroyed, lost, moved away): its fields are
+        written with the next batch (again if an entry changes it later)."""
+        self.live.pop(container.pk, None)
+        self.finished[container.pk] = container
+        if len(self.finished) >= WRITE_BATCH:
+            self.write_containers()
+
+    def write_containers(self) -> None:
+        rows_update(
+            Container,
+            CONTAINER_FIELDS,
+            ((c.pk, *instance_row(c, CONTAINER_FIELDS)) for c in self.finished.values()),
+        )
+        self.finished = {}
 
     def session_draw(self, dose: _Dose, staff: dict[str, User]) -> None:
         session = dose.session
         at = session.dosing_started_at
         day = self.local_day_of(session.location, at)
-        key = (session.location_id, dose.product.pk, session.lot_number)
-        choices = [
-            c
-            for c in self.by_lot.get(key, ())
-            if c.location_id == session.location_id
-            and c.status in (Container.Status.SEALED, Container.Status.OPEN)
-            and c.remaining_ml >= dose.draw_ml
-            and c.expires_on >= day
-            and (c.opened_on is None or day < c.opened_on + timedelta(days=BEYOND_USE_DAYS))
-        ]
-        if not choices:
+        key = (session.location_id, dose.product.pk, self.lot_of(session, dose.product))
+        stock = self.by_lot.get(key)
+        container = stock.pick(session.location_id, dose.draw_ml, day) if stock else None
+        if container is None:
             raise RuntimeError(
-                f"Demo register: no {dose.product} of lot {session.lot_number} at "
+                f"Demo register: no {dose.product} of lot {key[2]} at "
                 f"{session.location} for the session of {at:%Y-%m-%d %H:%M}."
             )
-        # An open container first (use it up before breaking a new one), then the first.
-        container = min(choices, key=lambda c: (c.status != Container.Status.OPEN, c.label))
         breaking = container.status == Container.Status.SEALED
         actor = session.monitoring_provider or staff["nurse"]
         draw = self.append(
@@ -466,6 +501,8 @@ class _Register:
             session=session,
             patient_id=session.patient_id,
         )
+        if breaking and container.status == Container.Status.OPEN:
+            stock.opened_now(container)
         if breaking and container.status == Container.Status.OPEN and container.opened_on:
             last_day = container.opened_on + timedelta(days=BEYOND_USE_DAYS)
             discard = timezone.make_aware(
@@ -663,15 +700,16 @@ class _Register:
 
     # --- the plan ---------------------------------------------------------------------
 
-    def doses(self, locations: list[Location]) -> list[_Dose]:
+    def doses(self, locations: list[Location]) -> Iterator[_Dose]:
+        """Every dose given up to now, in the order dosing started, read in chunks (a
+        million sessions at network scale): only what a draw reads, one object per
+        location and nurse."""
         ketamine = self.products[KETAMINE_100[0]]
         kits = sorted(
             (self.products[SPRAVATO_56[0]], self.products[SPRAVATO_84[0]]),
             key=lambda p: p.mg_per_container,
         )
-        # Only what a draw reads, and one object per location and nurse (tens of thousands
-        # of sessions at --patients 100000).
-        sessions = list(
+        sessions = (
             TreatmentSession.objects.filter(
                 dosing_started_at__isnull=False,
                 dosing_started_at__lte=self.now,
@@ -690,11 +728,17 @@ class _Register:
             .order_by("dosing_started_at", "pk")
         )
         places = {location.pk: location for location in locations}
-        nurses = User.objects.in_bulk({s.monitoring_provider_id for s in sessions} - {None})
-        doses = []
-        for session in sessions:
+        nurses = {
+            user.pk: user
+            for user in User.objects.filter(
+                role__in=[Role.NURSE, Role.PRESCRIBER, Role.MEDICAL_DIRECTOR]
+            )
+        }
+        for session in sessions.iterator(chunk_size=WRITE_BATCH):
             session.location = places[session.location_id]
             if session.monitoring_provider_id is not None:
+                if session.monitoring_provider_id not in nurses:
+                    nurses[session.monitoring_provider_id] = session.monitoring_provider
                 session.monitoring_provider = nurses[session.monitoring_provider_id]
             if session.is_esketamine:
                 kit = next((k for k in kits if k.mg_per_container >= session.dose_mg), kits[-1])
@@ -702,7 +746,7 @@ class _Register:
                     (session.dose_mg / kit.strength_mg_per_ml).quantize(CENT, ROUND_HALF_UP),
                     kit.container_volume_ml,
                 )
-                doses.append(_Dose(session, kit, kit.container_volume_ml, given))
+                yield _Dose(session, kit, kit.container_volume_ml, given)
             else:
                 # The dose's volume to 0.01 mL; the syringe drawn to the next 0.1 mL
                 # graduation at least 0.05 mL over it, and the rest wasted.
@@ -710,8 +754,14 @@ class _Register:
                     CENT, ROUND_HALF_UP
                 )
                 drawn = ((given + Decimal("0.05")) / TENTH).to_integral_value(ROUND_CEILING)
-                doses.append(_Dose(session, ketamine, drawn * TENTH, given))
-        return doses
+                yield _Dose(session, ketamine, drawn * TENTH, given)
+
+    def lot_of(self, session: TreatmentSession, product: Product) -> str:
+        """The lot the session draws from: its chart's, or the one chosen for the sessions
+        of its location whose chart records none (in memory only)."""
+        if session.lot_number:
+            return session.lot_number
+        return self.blank_lots[(session.location_id, product.pk, "")]
 
     def deliveries(self, main: Location, second: Location | None) -> list[_Delivery]:
         wholesaler, specialty = self.suppliers
@@ -757,25 +807,38 @@ class _Register:
                     deliveries.append(kits)
         return deliveries
 
-    def stock_for_sessions(self, deliveries: list[_Delivery], doses: list[_Dose]) -> None:
+    def stock_for_sessions(self, deliveries: list[_Delivery]) -> None:
         """Put each lot the sessions' charts record on the location's latest delivery from
         the right supplier in the LOT_LEAD_DAYS before its first use (or on a delivery of
-        its own, the weekday before), with as many containers as its draws take."""
+        its own, the weekday before), with as many containers as its draws take.
+
+        Two passes over the doses, neither holding them: the first finds each lot's
+        smallest draw (an open container holding less is done with), the second replays
+        the draws to count the containers."""
         wholesaler, specialty = self.suppliers
-        needs: dict[tuple[int, int, str], list[_Dose]] = {}
-        for dose in doses:
+        smallest = self.smallest_draw
+        for dose in self.doses(self.locations):
             key = (dose.session.location_id, dose.product.pk, dose.session.lot_number)
-            needs.setdefault(key, []).append(dose)
-        for (location_id, _product_id, lot), uses in needs.items():
+            if key not in smallest or dose.draw_ml < smallest[key]:
+                smallest[key] = dose.draw_ml
+        needs: dict[tuple[int, int, str], tuple[_Dose, _ContainersDrawn]] = {}
+        for dose in self.doses(self.locations):
+            key = (dose.session.location_id, dose.product.pk, dose.session.lot_number)
+            if key not in needs:
+                counter = _ContainersDrawn(dose.product.container_volume_ml, smallest[key])
+                needs[key] = (dose, counter)
+            day = self.local_day_of(dose.session.location, dose.session.dosing_started_at)
+            needs[key][1].draw(dose.draw_ml, day)
+        for (location_id, product_id, lot), (first, counter) in needs.items():
             if not lot:
-                lot = self.lot(uses[0].product)
-                for dose in uses:
-                    dose.session.lot_number = lot  # in memory only: which lot to draw from
+                lot = self.lot(first.product)
+                self.blank_lots[(location_id, product_id, "")] = lot
+                smallest[(location_id, product_id, lot)] = smallest[(location_id, product_id, "")]
             self.used_lots.add(lot)
             self.session_lots.add(lot)
-            product = uses[0].product
+            product = first.product
             supplier = specialty if product.drug == Product.Drug.ESKETAMINE else wholesaler
-            first_use = uses[0].session.dosing_started_at
+            first_use = first.session.dosing_started_at
             earlier = [
                 d
                 for d in deliveries
@@ -788,7 +851,7 @@ class _Register:
             if earlier:
                 delivery = max(earlier, key=lambda d: d.at)
             else:
-                location = uses[0].session.location
+                location = first.session.location
                 staff = self.staff(location)
                 day = self.local_day_of(location, first_use) - timedelta(days=2)
                 while day.weekday() >= 5:
@@ -797,30 +860,29 @@ class _Register:
                 delivery = _Delivery(at, location, supplier, staff["nurse"], staff["director"])
                 deliveries.append(delivery)
             expires = delivery.at.date() + timedelta(days=self.rng.randint(540, 720))
-            count = _containers_drawn(
-                product.container_volume_ml,
-                [
-                    (d.draw_ml, self.local_day_of(d.session.location, d.session.dosing_started_at))
-                    for d in uses
-                ],
-            )
-            delivery.lines.append(_Line(product, lot, expires, count))
+            delivery.lines.append(_Line(product, lot, expires, counter.count))
 
     def run(self, locations: list[Location]) -> None:
         main = locations[0]
         second = locations[1] if len(locations) > 1 else None
-        self.ledger = _Ledger()
+        self.locations = locations
+        self.ledger = _Ledger(self.finish)
         self.catalogue(locations)
         staff = self.staff(main)
-        doses = self.doses(locations)
-        self.used_lots |= {d.session.lot_number for d in doses if d.session.lot_number}
+        self.used_lots |= set(
+            TreatmentSession.objects.exclude(lot_number="")
+            .values_list("lot_number", flat=True)
+            .distinct()
+        )
         deliveries = self.deliveries(main, second)
-        self.stock_for_sessions(deliveries, doses)
+        self.stock_for_sessions(deliveries)
         for delivery in deliveries:
             self.event(delivery.at, lambda d=delivery: self.receive(d))
-        for dose in doses:
-            at = dose.session.dosing_started_at
-            self.event(at, lambda d=dose: self.session_draw(d, self.staff(d.session.location)))
+        # The draws come from the stream of doses in time order, between the queued
+        # events: after the deliveries of the same moment, before everything else.
+        deliveries_queued = self.queued
+        doses = self.doses(locations)
+        upcoming = next(doses, None)
         self.event(
             self.at(main, BIENNIAL_DAYS_BACK, 17, 30),
             lambda: self.count(
@@ -853,44 +915,104 @@ class _Register:
             moved = self.at(main, TRANSFER_DAYS_BACK, 9, 15)
             self.event(moved, lambda: self.transfer(main, second, moved, staff))
         # In time order; applying a draw queues its administration at the end of dosing.
-        while self.events:
-            heapq.heappop(self.events)[2]()
+        booked = 0
+        while self.events or upcoming is not None:
+            if upcoming is not None and (
+                not self.events
+                or (upcoming.session.dosing_started_at, deliveries_queued) < self.events[0][:2]
+            ):
+                self.session_draw(upcoming, self.staff(upcoming.session.location))
+                upcoming = next(doses, None)
+                booked += 1
+                if booked % WRITE_BATCH == 0:
+                    self.progress(WRITE_BATCH)
+            else:
+                heapq.heappop(self.events)[2]()
+        self.progress(booked % WRITE_BATCH)
         self.ledger.close()
-        Container.objects.bulk_update(
-            self.containers,
-            ["remaining_ml", "status", "opened_on", "closed_on", "location", "safe"],
-            batch_size=WRITE_BATCH,
+        self.finished.update(self.live)
+        self.write_containers()
+
+
+@dataclass
+class _LotStock:
+    """One lot's containers at a location: those opened (in label order) and those still
+    sealed (in label order, the next to break first)."""
+
+    smallest_draw: Decimal
+    opened: list[Container] = field(default_factory=list)
+    sealed: deque[Container] = field(default_factory=deque)
+
+    def pick(self, location_id: int, draw_ml: Decimal, day: date) -> Container | None:
+        """The container a draw is taken from: the first open one it fits in (within its
+        beyond-use days), else the next sealed one (not expired)."""
+
+        def usable(c: Container) -> bool:
+            return (
+                c.location_id == location_id
+                and c.remaining_ml >= draw_ml
+                and c.expires_on >= day
+                and (c.opened_on is None or day < c.opened_on + timedelta(days=BEYOND_USE_DAYS))
+            )
+
+        # Done with: closed, past its beyond-use day (days only go forward), or holding
+        # less than any draw of this lot takes.
+        self.opened = [
+            c
+            for c in self.opened
+            if c.status == Container.Status.OPEN
+            and c.remaining_ml >= self.smallest_draw
+            and (c.opened_on is None or day < c.opened_on + timedelta(days=BEYOND_USE_DAYS))
+        ]
+        fits = [c for c in self.opened if usable(c)]
+        if fits:
+            return min(fits, key=lambda c: c.label)
+        while self.sealed and self.sealed[0].status != Container.Status.SEALED:
+            found = self.sealed.popleft()  # moved, destroyed, or found opened at a count
+            if found.status == Container.Status.OPEN:
+                self.opened.append(found)
+                if usable(found):
+                    return found
+        return next(
+            (c for c in self.sealed if c.status == Container.Status.SEALED and usable(c)), None
         )
 
-
-def _containers_drawn(volume: Decimal, draws: list[tuple[Decimal, date]]) -> int:
-    """How many containers of `volume` the draws (volume, local day) take, in order,
-    drawing as `_Register.session_draw` does: from the first open container the draw fits
-    in and that is within its beyond-use days, else from the next sealed one."""
-    left: list[Decimal] = []  # what each opened container holds, in label order
-    opened: list[date] = []
-    for draw, day in draws:
-        index = next(
-            (
-                i
-                for i, held in enumerate(left)
-                if held >= draw and day < opened[i] + timedelta(days=BEYOND_USE_DAYS)
-            ),
-            None,
-        )
-        if index is None:
-            left.append(volume)
-            opened.append(day)
-            index = len(left) - 1
-        left[index] -= draw
-    return len(left)
+    def opened_now(self, container: Container) -> None:
+        self.sealed.remove(container)
+        self.opened.append(container)
 
 
-def seed_register(*, now: datetime) -> None:
+class _ContainersDrawn:
+    """How many containers of `volume` a lot's draws (volume, local day) take, in order,
+    drawing as `_LotStock.pick` does: from the first open container the draw fits in and
+    that is within its beyond-use days, else from the next sealed one."""
+
+    def __init__(self, volume: Decimal, smallest_draw: Decimal) -> None:
+        self.volume = volume
+        self.smallest_draw = smallest_draw
+        self.count = 0
+        self.opened: list[list[Any]] = []  # [what it holds, opened on], in label order
+
+    def draw(self, draw_ml: Decimal, day: date) -> None:
+        self.opened = [
+            held
+            for held in self.opened
+            if held[0] >= self.smallest_draw and day < held[1] + timedelta(days=BEYOND_USE_DAYS)
+        ]
+        held = next((h for h in self.opened if h[0] >= draw_ml), None)
+        if held is None:
+            held = [self.volume, day]
+            self.opened.append(held)
+            self.count += 1
+        held[0] -= draw_ml
+
+
+def seed_register(*, now: datetime, progress: Callable[[int], None] = lambda n: None) -> None:
     """Seed the demo clinic's register up to `now`, at every location (after every demo
-    session is charted, the outcome histories' included)."""
+    session is charted, the outcome histories' included); progress(n) is called as the
+    doses are booked, n at a time."""
     locations = list(Location.objects.order_by("pk"))
     if not locations:
         return
     with transaction.atomic():
-        _Register(now).run(locations)
+        _Register(now, progress).run(locations)

@@ -38,6 +38,9 @@ class Case:
 
 CASES = [
     Case("demo", ("demo", "--patients", "0"), "new", 1, "--patients must be at least 1"),
+    Case("demo", ("demo", "--sessions", "0"), "new", 1, "--sessions must be at least 1"),
+    Case("demo", ("demo", "--locations", "2"), "new", 1, "--locations must be from 3 to 24"),
+    Case("demo", ("demo", "--locations", "99"), "new", 1, "--locations must be from 3 to 24"),
     Case("demo", ("demo", "--patients", "2"), "seeded", 1, "already has an organization"),
     Case("demo", ("demo",), "new", 2, "Cannot use the database", {"DATABASE_URL": UNREACHABLE_DATABASE}),
     Case("migrate", ("migrate", "--no-input"), "new", 2, "Cannot use the database", {"DATABASE_URL": UNREACHABLE_DATABASE}),

@@ -11,6 +11,8 @@ from ketaclinic.operations.demo import (
     DEFAULT_PATIENTS,
     DEMO_ACCOUNTS,
     DEMO_PASSWORD,
+    LOCATIONS,
+    MAX_LOCATIONS,
     demo_is_seeded,
     seed_demo,
 )
@@ -32,6 +34,26 @@ class Command(BaseCommand):
             help=f"How many patients to create (default {DEFAULT_PATIENTS}; up to 100000 or more).",
         )
         parser.add_argument(
+            "--sessions",
+            type=int,
+            default=None,
+            help=(
+                "Size the past treatment courses to about this many charted sessions in all, "
+                "each with its booking, vital signs, scores, register entries and audit entry "
+                "(a network-scale demo, e.g. --patients 100000 --sessions 1000000). Default: "
+                "the demo's own histories (about 30 sessions a 100 patients)."
+            ),
+        )
+        parser.add_argument(
+            "--locations",
+            type=int,
+            default=len(LOCATIONS),
+            help=(
+                f"How many locations (default {len(LOCATIONS)}; up to {MAX_LOCATIONS}: the "
+                "further ones are the network's, with ten chairs and staff such as nurse.denver)."
+            ),
+        )
+        parser.add_argument(
             "--if-empty",
             action="store_true",
             help="Do nothing (but list the demo accounts) when the database already has data.",
@@ -44,6 +66,13 @@ class Command(BaseCommand):
             raise CommandError("The demo clinic is refused when KETACLINIC_ENV=production.")
         if options["patients"] < 1:
             raise CommandError("--patients must be at least 1.")
+        if options["sessions"] is not None and options["sessions"] < 1:
+            raise CommandError("--sessions must be at least 1.")
+        if not len(LOCATIONS) <= options["locations"] <= MAX_LOCATIONS:
+            raise CommandError(
+                f"--locations must be from {len(LOCATIONS)} to {MAX_LOCATIONS}, "
+                f"not {options['locations']}."
+            )
         if database_unmigrated():
             # A new database (the first `make demo`, or `ketaclinic demo` straight away).
             self.stdout.write("Setting up the database tables first (ketaclinic migrate).")
@@ -58,8 +87,30 @@ class Command(BaseCommand):
                 "database (delete var/ketaclinic.sqlite3 to start over)."
             )
         started = time.monotonic()
-        with tqdm(total=options["patients"], unit="patients", desc="Seeding demo clinic") as bar:
-            seed_demo(patients=options["patients"], progress=bar.update)
+        sessions = tqdm(
+            total=options["sessions"] or 0,
+            unit="sessions",
+            desc="Treatment histories",
+            disable=not options["sessions"],
+            position=1,
+        )
+        register = tqdm(
+            total=options["sessions"] or 0,
+            unit="doses",
+            desc="Register (draw, give, waste)",
+            disable=not options["sessions"],
+            position=2,
+        )
+        patients = tqdm(total=options["patients"], unit="patients", desc="Seeding demo clinic")
+        with patients, sessions, register:
+            seed_demo(
+                patients=options["patients"],
+                progress=patients.update,
+                locations=options["locations"],
+                sessions=options["sessions"],
+                session_progress=sessions.update,
+                register_progress=register.update,
+            )
         elapsed = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
