@@ -92,7 +92,9 @@ ESKETAMINE_DAYS = (0, 3, 7, 10, 14, 17, 21, 24, 28, 35, 42, 49)
 NETWORK_YEARS_BACK = 3
 MAINTENANCE_DAYS = (10, 28)
 # Starting times of a chair's sessions in a network-scale history (local time).
-CHAIR_SLOTS = (time(8, 0), time(10, 15), time(12, 30), time(14, 45))
+# A chair's sessions start two and a half hours apart (an esketamine visit is booked for
+# 150 minutes), so no two bookings of a chair overlap.
+CHAIR_SLOTS = (time(8, 0), time(10, 30), time(13, 0), time(15, 30))
 
 
 @dataclass
@@ -522,13 +524,15 @@ BOOKING_FIELDS = (
 
 
 class _Chart:
-    """What a history session's chart holds besides its dose: the booking it was given,
-    about ten vital-sign readings (before, during and after dosing, blood pressure rising
-    a little with the dose as ketamine's does), MOAA/S and CADSS-6 scores, and the audit
-    entry of its writing. From its own seed, so the rest of the demo stays as it was."""
+    """What a history session's chart holds besides its dose: about ten vital-sign
+    readings (before, during and after dosing, blood pressure rising a little with the dose
+    as ketamine's does), MOAA/S and CADSS-6 scores, the audit entry of its writing and,
+    with `bookings`, the chair booking it was given. From its own seed, so the rest of the
+    demo stays as it was."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, bookings: bool) -> None:
         self.rng = random.Random(CHART_SEED)
+        self.bookings = bookings
         self.types: dict[tuple[int, str], Any] = {}
         self.chairs: dict[tuple[int, int], int] = dict(
             ((r.location_id, r.number), r.pk)
@@ -553,7 +557,9 @@ class _Chart:
         for session in sessions:
             nurse = session.monitoring_provider
             start, end = session.dosing_started_at, session.dosing_ended_at
-            systolic, diastolic = rng.randint(108, 138), rng.randint(66, 86)
+            # Uneventful sessions: below the shipped protocols' pre-dose caution (140/90)
+            # and in-session alert levels, so no alert is owed that the history lacks.
+            systolic, diastolic = rng.randint(106, 128), rng.randint(64, 80)
             pulse, spo2, breaths = rng.randint(62, 84), rng.randint(96, 99), rng.randint(12, 16)
             times = [session.checked_in_at + timedelta(minutes=8)]
             step = (end - start) / 4
@@ -600,13 +606,13 @@ class _Chart:
                     )
                 )
             kind = self.booking_type(session.course.location, session.route)
-            if kind is not None:
+            if self.bookings and kind is not None:
                 bookings.append(
                     (
                         session.location_id,
                         kind.pk,
                         session.patient_id,
-                        nurse.pk,
+                        None,  # the chair is booked; the nurse watches several at once
                         self.chairs.get((session.location_id, session.chair)),
                         False,
                         session.scheduled_at,
@@ -684,7 +690,9 @@ def seed_outcomes(
     histories = dict(
         AssessmentResponse.objects.values_list("patient_id").annotate(first=Min("completed_at"))
     )
-    chart = _Chart()
+    # Bookings only where chairs and times are placed without overlaps (a network's
+    # history); the default demo's histories start at fixed times.
+    chart = _Chart(bookings=network is not None)
     chairs = _Chairs() if network else None
     if network:
         network.made = TreatmentSession.objects.count()
