@@ -231,6 +231,21 @@ class LedgerEntry(models.Model):
             models.Index(fields=["container", "sequence"], name="ledger_container"),
             models.Index(fields=["location", "kind", "occurred_at"], name="ledger_reports"),
             models.Index(fields=["session"], name="ledger_session"),
+            # The dispensing record (nearly every kind) in the order it is printed, so a
+            # page of a long period is read in order instead of sorted whole.
+            models.Index(
+                fields=["location", "occurred_at", "sequence"], name="ledger_chronological"
+            ),
+            # The entries page filtered by kind, newest first.
+            models.Index(fields=["location", "kind", "sequence"], name="ledger_kind_sequence"),
+            # "Reversed by": corrections are rare, so the index on every entry's reverses_id
+            # is almost all NULL and SQLite's statistics make it useless; this one holds the
+            # corrections only.
+            models.Index(
+                fields=["reverses", "sequence"],
+                condition=models.Q(reverses__isnull=False),
+                name="ledger_reversed_by",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["location", "sequence"], name="one_ledger_sequence"),
@@ -331,3 +346,27 @@ class LossReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} discovered {self.discovered_at:%Y-%m-%d}"
+
+
+class LedgerVerification(models.Model):
+    """One run of `ketaclinic ledger verify`: the full walk of every location's hash chain.
+    The inspector's overview shows the last one (re-walking the whole register on every page
+    view would grow with the register); `sequences` says how far each location's chain was
+    checked, so entries written since are shown as not yet covered."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    entries_checked = models.PositiveBigIntegerField()
+    problem = models.TextField(blank=True)
+    location_name = models.CharField(max_length=200, blank=True)
+    first_bad_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    # {location pk (as text): last sequence verified at that location}
+    sequences = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-finished_at", "-pk"]
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.ok else "BROKEN"
+        return f"Ledger verification {self.finished_at:%Y-%m-%d %H:%M}: {outcome}"

@@ -38,6 +38,7 @@ from ketaclinic.register.models import (
     InventoryCount,
     LedgerChainHead,
     LedgerEntry,
+    LedgerVerification,
     LossReport,
     Product,
 )
@@ -301,7 +302,12 @@ def open_loss_reports(location: Location, today: date) -> list[LossStatus]:
 
 
 def _reversed_by(field: str) -> Subquery:
-    return Subquery(LedgerEntry.objects.filter(reverses=OuterRef("pk")).values(field)[:1])
+    # Ordered by sequence alone: the model's default ordering starts with the location, which
+    # joins organization_location and made SQLite scan the whole ledger for every row shown
+    # instead of looking the correction up by reverses_id.
+    return Subquery(
+        LedgerEntry.objects.filter(reverses=OuterRef("pk")).order_by("sequence").values(field)[:1]
+    )
 
 
 def with_reversal(entries: QuerySet[LedgerEntry]) -> QuerySet[LedgerEntry]:
@@ -392,6 +398,35 @@ def ledger_entries(
 
 def chain_head(location: Location) -> LedgerChainHead | None:
     return LedgerChainHead.objects.filter(location=location).first()
+
+
+def last_verification() -> LedgerVerification | None:
+    """The last full walk of the chains recorded by `ketaclinic ledger verify` (1 query)."""
+    return LedgerVerification.objects.order_by("-finished_at", "-pk").first()
+
+
+class SequencePages:
+    """A location's whole register, newest first, for the Paginator without COUNT or OFFSET:
+    the chain is numbered 1..last without gaps (`ledger verify` proves it), so the head gives
+    the count and a page is a range of sequences read through the (location, sequence) index.
+    Time and queries stay the same on page 1 and page 10,000, at any size of register."""
+
+    def __init__(self, entries: QuerySet[LedgerEntry], last_sequence: int) -> None:
+        self.entries = entries
+        self.last = last_sequence
+
+    def count(self) -> int:
+        return self.last
+
+    def __len__(self) -> int:
+        return self.last
+
+    def __getitem__(self, index: slice) -> list[LedgerEntry]:
+        if not isinstance(index, slice):
+            raise TypeError("SequencePages is read by slices")
+        start, stop = index.start or 0, index.stop if index.stop is not None else self.last
+        top, bottom = self.last - start, self.last - stop + 1
+        return list(self.entries.filter(sequence__lte=top, sequence__gte=max(bottom, 1)))
 
 
 def patient_ids(entries: Iterable[LedgerEntry]) -> list[int]:

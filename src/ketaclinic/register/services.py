@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +37,7 @@ from ketaclinic.register.models import (
     InventoryCount,
     LedgerChainHead,
     LedgerEntry,
+    LedgerVerification,
     LossReport,
     Product,
     Receipt,
@@ -984,6 +985,8 @@ class LedgerReport:
     problem: str = ""
     location: str = ""
     first_bad_sequence: int | None = None
+    # Location pk -> the last sequence checked there (the whole chain when ok).
+    sequences: dict[int, int] = field(default_factory=dict)
 
 
 def ledger_verify() -> LedgerReport:
@@ -991,6 +994,7 @@ def ledger_verify() -> LedgerReport:
     fit: altered (hash), removed (gap, or fewer entries than the head records) or reordered
     (previous hash not the predecessor's)."""
     checked = 0
+    sequences: dict[int, int] = {}
     for location in Location.objects.order_by("pk"):
         expected_previous, expected_sequence, here = GENESIS_HASH, 1, 0
         entries = LedgerEntry.objects.filter(location=location).order_by("sequence")
@@ -1012,11 +1016,13 @@ def ledger_verify() -> LedgerReport:
                 problem = f"entry #{entry.sequence} was altered after it was written"
                 bad = entry.sequence
             if problem:
-                return LedgerReport(False, checked, problem, location.short_name, bad)
+                sequences[location.pk] = here
+                return LedgerReport(False, checked, problem, location.short_name, bad, sequences)
             expected_previous = entry.entry_hash
             expected_sequence += 1
             here += 1
             checked += 1
+        sequences[location.pk] = here
         head = LedgerChainHead.objects.filter(location=location).first()
         if head is None and here == 0:
             continue
@@ -1029,5 +1035,54 @@ def ledger_verify() -> LedgerReport:
                 f"but {here} are stored",
                 location.short_name,
                 here + 1,
+                sequences,
             )
-    return LedgerReport(True, checked)
+    return LedgerReport(True, checked, sequences=sequences)
+
+
+def ledger_verify_record() -> tuple[LedgerReport, LedgerVerification]:
+    """Run `ledger_verify` and keep its outcome, for the inspector's overview to show."""
+    started = timezone.now()
+    report = ledger_verify()
+    run = LedgerVerification.objects.create(
+        started_at=started,
+        finished_at=timezone.now(),
+        ok=report.ok,
+        entries_checked=report.entries_checked,
+        problem=report.problem,
+        location_name=report.location,
+        first_bad_sequence=report.first_bad_sequence,
+        sequences={str(pk): sequence for pk, sequence in report.sequences.items()},
+    )
+    return report, run
+
+
+def chain_tip_check(location: Location, head: LedgerChainHead | None) -> str:
+    """The cheap check the inspector's overview makes on every view (1 or 2 queries,
+    whatever the register's size): the entry the chain head names is stored, is the last
+    one and is unaltered. "" when that holds, else what is wrong. The full walk of every
+    entry is `ledger verify`."""
+    if head is None or head.last_sequence == 0:
+        if LedgerEntry.objects.filter(location=location).exists():
+            return "entries are stored but the chain head records none"
+        return ""
+    # The entry before the head's, the head's and any stored after it, through the
+    # (location, sequence) unique index.
+    tail = list(
+        LedgerEntry.objects.filter(
+            location=location, sequence__gte=head.last_sequence - 1
+        ).order_by("sequence")[:3]
+    )
+    last = tail[-1] if tail else None
+    if last is None or last.sequence != head.last_sequence:
+        stored = f"#{last.sequence}" if last else "none"
+        return (
+            f"the chain head records {head.last_sequence} entries but the last stored is {stored}"
+        )
+    if len(tail) > 1 and (
+        tail[-2].sequence != last.sequence - 1 or last.previous_hash != tail[-2].entry_hash
+    ):
+        return f"entry #{last.sequence} does not follow entry #{last.sequence - 1}"
+    if last.entry_hash != head.last_hash or entry_hash(last) != last.entry_hash:
+        return f"entry #{last.sequence} was altered after it was written"
+    return ""

@@ -27,7 +27,7 @@ from ketaclinic.audit.services import AuditEvent, audit_record_events
 from ketaclinic.organization.models import Location
 from ketaclinic.register import selectors
 from ketaclinic.register.models import EntryKind
-from ketaclinic.register.services import ledger_verify
+from ketaclinic.register.services import chain_tip_check
 
 PAGE_SIZE = 50
 DEFAULT_DAYS = 30
@@ -312,14 +312,26 @@ def inspector(request: HttpRequest) -> HttpResponse:
         return _no_location(request, locations, "Register overview for inspection")
     today = selectors.local_today(location)
     two_years_ago = selectors.add_years(today, -2)
+    # The full walk of the chains is `ketaclinic ledger verify` (run on a schedule): its last
+    # result is shown, with how many entries were written here since. Walking every entry on
+    # each view would grow with the register.
+    head = selectors.chain_head(location)
+    verification = selectors.last_verification()
+    verified_up_to = unverified = None
+    if verification is not None:
+        verified_up_to = verification.sequences.get(str(location.pk), 0)
+        unverified = max((head.last_sequence if head else 0) - verified_up_to, 0)
     return _render(
         request,
         "register/inspector.html",
         location,
         locations,
         title="Register overview for inspection",
-        verification=ledger_verify(),
-        head=selectors.chain_head(location),
+        verification=verification,
+        verified_up_to=verified_up_to,
+        unverified=unverified,
+        tip_problem=chain_tip_check(location, head),
+        head=head,
         balances=selectors.stock_balances(location),
         counts=selectors.count_status(location, today),
         losses=selectors.open_loss_reports(location, today),
@@ -560,6 +572,11 @@ def entries(request: HttpRequest) -> HttpResponse:
             selectors.ENTRIES_HEADER,
             selectors.entries_rows(rows.iterator(chunk_size=2000), location.tz),
         )
+    head = selectors.chain_head(location)
+    filtered = data["container"].strip() or data["kind"] or data["sequence"] is not None
+    if not filtered:
+        # The whole register: pages are sequence ranges (no COUNT, no OFFSET), see SequencePages.
+        rows = selectors.SequencePages(rows, head.last_sequence if head else 0)
     return _render(
         request,
         template,
@@ -568,5 +585,5 @@ def entries(request: HttpRequest) -> HttpResponse:
         title=title,
         filters=form,
         page=_page(request, rows),
-        head=selectors.chain_head(location),
+        head=head,
     )

@@ -16,7 +16,7 @@ from ketaclinic.charting import services as charting
 from ketaclinic.charting.tests.conftest import ago, prechecked, vitals
 from ketaclinic.conftest import PASSWORD
 from ketaclinic.register import services, triggers
-from ketaclinic.register.models import Container, EntryKind, LedgerEntry
+from ketaclinic.register.models import Container, EntryKind, LedgerEntry, LedgerVerification
 from ketaclinic.register.tests.conftest import ketamine_vials
 
 
@@ -243,6 +243,40 @@ def test_ledger_verify_names_the_first_altered_removed_or_reordered_entry(
         expected = "SLC entry #2: entry #2 does not follow entry #1"
     status, output = _verify(capsys)
     assert status == 1 and expected in output, output
+    # Each run is recorded for the inspector's overview, the failure with what it found.
+    runs = list(LedgerVerification.objects.order_by("pk"))
+    assert [r.ok for r in runs] == [True, False]
+    assert runs[0].entries_checked == 4 and runs[0].sequences[str(clinic["slc"].pk)] == 4
+    assert runs[1].location_name == "SLC" and runs[1].first_bad_sequence == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_inspector_overview_checks_the_chain_tip_on_every_view(
+    clinic: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Between two full runs of `ledger verify`, the overview still catches the newest entry
+    being altered or removed (a constant-cost check against the chain head)."""
+    from django.test import Client
+    from django.urls import reverse
+
+    ketamine_vials(clinic, count=3)
+    assert _verify(capsys)[0] == 0
+    client = Client()
+    client.force_login(clinic["director"])
+    url = reverse("register:inspector")
+    params = {"location": clinic["slc"].pk}
+    assert "found a problem" not in client.get(url, params).content.decode()
+    table = LedgerEntry._meta.db_table
+    last = LedgerEntry.objects.get(location=clinic["slc"], sequence=3)
+    _tamper(f"UPDATE {table} SET amount_ml = 5 WHERE id = %s", [last.pk])
+    html = client.get(url, params).content.decode()
+    assert "found a problem at SLC" in html and "entry #3 was altered" in html
+    _tamper(f"DELETE FROM {table} WHERE id = %s", [last.pk])
+    html = client.get(url, params).content.decode()
+    assert "the chain head records 3 entries but the last stored is #2" in html
+    # The full walk, run again, is what names the first entry affected.
+    status, output = _verify(capsys)
+    assert status == 1 and "SLC entry #3" in output
 
 
 @pytest.mark.django_db(transaction=True)

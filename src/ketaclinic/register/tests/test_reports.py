@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -226,18 +227,27 @@ def test_report_queries_do_not_grow_with_the_register(
         (reverse("register:inventory"), {"format": "csv"}),
         (reverse("register:dispensing"), {"start": today, "end": today}),
         (reverse("register:dispensing"), {"start": today, "end": today, "format": "csv"}),
+        (reverse("register:dispensing"), {}),
         (reverse("register:waste"), {}),
         (reverse("register:waste"), {"format": "csv"}),
         (reverse("register:entries"), {}),
+        (reverse("register:entries"), {"page": "2"}),
+        (reverse("register:entries"), {"kind": EntryKind.DRAW}),
+        (reverse("register:entries"), {"format": "csv"}),
         (reverse("register:biennial"), {}),
         (reverse("register:expiring"), {}),
+        (reverse("register:inspector"), {}),
     ]
     client = _client(clinic["nurse"])
-    client.get(reverse("register:dashboard"))  # the first request may touch the login session
+    director = _client(clinic["director"])
+    call_command("ledger", "verify", stdout=io.StringIO())  # the inspector shows its result
+    for each in (client, director):
+        each.get(reverse("register:dashboard"))  # the first request may touch the session
     small = {}
     for url, data in pages:
-        small[(url, tuple(data.items()))] = _queries(client, url, data)[0]
-        assert _queries(client, url, data)[0] == small[(url, tuple(data.items()))], url
+        who = director if "inspection" in url else client
+        small[(url, tuple(data.items()))] = _queries(who, url, data)[0]
+        assert _queries(who, url, data)[0] == small[(url, tuple(data.items()))], url
 
     # Many: 40 containers, each drawn from and given; every third dose's rest wasted, the
     # others left to account for; doses split between two patients.
@@ -248,7 +258,8 @@ def test_report_queries_do_not_grow_with_the_register(
     assert LedgerEntry.objects.filter(location=clinic["slc"]).count() > 130
 
     for url, data in pages:
-        large, response = _queries(client, url, data)
+        who = director if "inspection" in url else client
+        large, response = _queries(who, url, data)
         key = (url, tuple(data.items()))
         assert large == small[key], f"{url} {data}: {small[key]} queries few, {large} many"
         if data.get("format") == "csv":
@@ -262,6 +273,8 @@ def test_report_queries_do_not_grow_with_the_register(
                 )
             if "inventory" in url:
                 assert len(rows) - 1 == 40
+            if "entries" in url:  # the CSV has every entry, not one page
+                assert len(rows) - 1 == LedgerEntry.objects.filter(location=clinic["slc"]).count()
     dashboard = client.get(reverse("register:dashboard")).content.decode()
     assert dashboard.count("/sessions/") >= 20  # the unaccounted draws, linked
     # Both patients shown were audited, each on their own access history.
@@ -481,10 +494,20 @@ def test_the_entries_page_filters_and_links_reversals(clinic: dict[str, Any]) ->
 def test_the_inspector_overview_is_read_only_and_shows_the_chain(clinic: dict[str, Any]) -> None:
     ketamine_vials(clinic, count=2)
     client = _client(clinic["director"])
-    response = client.get(reverse("register:inspector"), {"location": clinic["slc"].pk})
+    inspector = reverse("register:inspector")
+    html = client.get(inspector, {"location": clinic["slc"].pk}).content.decode()
+    assert "The whole register has not been verified yet." in html
+    # The full walk is the command's; the page shows its last recorded result.
+    call_command("ledger", "verify", stdout=io.StringIO())
+    response = client.get(inspector, {"location": clinic["slc"].pk})
     html = response.content.decode()
     assert response.status_code == 200
-    assert "The register is intact: all 2 entries" in html
+    assert "The register was intact at the last full check" in html
+    assert "all 2 entries of every location were checked" in html
+    assert "Entries #1 to #2." in html
+    ketamine_vials(clinic, count=1)
+    later = client.get(inspector, {"location": clinic["slc"].pk}).content.decode()
+    assert "Entries #1 to #2; 1 entry written since" in later
     assert "SLC Clinic" in html and "1 Main St" in html and "20.000" in html
     article = html[html.index("<article") : html.index("</article>")]
     assert "<form" not in article and "<button" not in article and 'method="post"' not in article
@@ -508,3 +531,75 @@ def test_a_nurse_without_a_location_is_told_so(clinic: dict[str, Any], make_user
         response = client.get(reverse(f"register:{name}"))
         assert response.status_code == 200, name
         assert "You are not assigned to a clinic location." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_pages_read_one_page_of_entries_whatever_the_size_of_the_register(
+    clinic: dict[str, Any], make_patient: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No page loads the whole register: at most one page of entries is read from the
+    database (counted as model instances built), the pager says "page N of M", and the
+    pages of the entries list together hold every entry once, newest first."""
+    from django.db.models.signals import post_init
+
+    from ketaclinic.register import views_reports
+
+    monkeypatch.setattr(views_reports, "PAGE_SIZE", 7)
+    first = prechecked(clinic)
+    second = _second_session(clinic, make_patient)
+    vials = ketamine_vials(clinic, count=12)
+    for index, vial in enumerate(vials):
+        _dose(clinic, (first, second)[index % 2], vial, waste=index % 2 == 0)
+    location = clinic["slc"]
+    total = LedgerEntry.objects.filter(location=location).count()
+    assert total > 40
+    client = _client(clinic["director"])
+    call_command("ledger", "verify", stdout=io.StringIO())
+
+    built: list[int] = []
+
+    def count(sender: Any, instance: Any, **kwargs: Any) -> None:
+        built.append(instance.pk)
+
+    post_init.connect(count, sender=LedgerEntry)
+    try:
+        pages = [
+            (reverse("register:dashboard"), {}, 0),
+            (reverse("register:inspector"), {}, 0),
+            (reverse("register:dispensing"), {}, 7),
+            (reverse("register:waste"), {}, 7),
+            (reverse("register:entries"), {}, 7),
+            (reverse("register:entries"), {"page": "3"}, 7),
+            (reverse("register:entries"), {"kind": EntryKind.DRAW}, 7),
+        ]
+        for url, data, rows in pages:
+            built.clear()
+            response = client.get(url, {"location": location.pk, **data})
+            assert response.status_code == 200, url
+            # A page's own rows, each with the entry it reverses (select_related), and
+            # for the dashboard the open draws (fewer than a page here); never the register.
+            limit = max(rows * 2, 1) + 12
+            assert len(built) <= limit, f"{url} {data}: {len(built)} entries read"
+            if rows:
+                assert "Page " in response.content.decode(), (url, data)
+    finally:
+        post_init.disconnect(count, sender=LedgerEntry)
+
+    pages_count = -(-total // 7)
+    seen: list[int] = []
+    for number in range(1, pages_count + 1):
+        html = client.get(
+            reverse("register:entries"), {"location": location.pk, "page": str(number)}
+        ).content.decode()
+        assert f"Page {number} of {pages_count}" in html
+        shown = [int(part.split('"')[0]) for part in html.split('id="entry-')[1:]]
+        assert len(shown) == (7 if number < pages_count else total - 7 * (pages_count - 1))
+        if number < pages_count:
+            assert f"page={number + 1}" in html
+        seen.extend(shown)
+    assert seen == list(range(total, 0, -1))
+    # Out of range: the last page, as the Paginator does.
+    last = client.get(
+        reverse("register:entries"), {"location": location.pk, "page": "999"}
+    ).content.decode()
+    assert f"Page {pages_count} of {pages_count}" in last

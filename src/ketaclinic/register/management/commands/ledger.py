@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from ketaclinic.register.services import ledger_verify
+from ketaclinic.register.services import ledger_verify_record
 
 
 class Command(BaseCommand):
@@ -18,11 +18,12 @@ class Command(BaseCommand):
         sub.add_parser(
             "verify",
             help="Exit 0 when every location's chain is intact; exit 1 naming the location "
-            "and the first altered, removed or reordered entry.",
+            "and the first altered, removed or reordered entry. The outcome is recorded and "
+            "shown on the inspector's overview.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = ledger_verify()
+        report, _run = ledger_verify_record()
         if report.ok:
             self.stdout.write(
                 self.style.SUCCESS(f"Ledger intact: {report.entries_checked} entries verified.")
