@@ -135,6 +135,11 @@ class TreatmentSession(models.Model):
         indexes = [
             models.Index(fields=["location", "scheduled_at"], name="session_board"),
             models.Index(fields=["patient", "scheduled_at"], name="session_patient"),
+            # The REMS worklist (selectors.rems_worklist): its pages newest first, and the
+            # forms that may be pending by when dosing started. Not partial indexes: SQLite
+            # does not use one for a query whose values are bound parameters.
+            models.Index(fields=["route", "scheduled_at", "id"], name="session_rems"),
+            models.Index(fields=["route", "dosing_started_at"], name="session_rems_dosed"),
         ]
         constraints = [
             # One patient per chair at a time, even if two people check in at once.

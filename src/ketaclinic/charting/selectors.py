@@ -69,7 +69,7 @@ from ketaclinic.patients.selectors import allergy_status, patient_scope
 from ketaclinic.register.models import EntryKind, LedgerEntry
 from ketaclinic.register.services import draw_unaccounted_ml
 from ketaclinic.scheduling.models import Appointment, AppointmentStatus
-from ketaclinic.treatment.models import PlannedSession
+from ketaclinic.treatment.models import PlannedSession, ProtocolVersion
 from ketaclinic.treatment.protocol_data import infusion_minutes
 
 if TYPE_CHECKING:
@@ -106,20 +106,28 @@ def planned_get_for_patient(patient: Patient, planned_id: int) -> PlannedSession
     return planned
 
 
-def patient_sessions(patient: Patient) -> list[PlannedSession]:
-    """Every planned session of the patient's courses with its treatment session, if any,
-    and its live calendar booking in `bookings` (a list of at most one)."""
-    return list(
+def patient_sessions(patient: Patient) -> QuerySet[PlannedSession]:
+    """The planned sessions of the patient's courses with its treatment session, if any,
+    and its live calendar booking in `bookings` (a list of at most one), in order; the tab
+    shows them a page at a time (the prefetch reads the page's bookings only)."""
+    return (
         PlannedSession.objects.filter(course__patient=patient)
-        .select_related("course__protocol", "course__location", "treatment_session")
+        .select_related("course__location", "treatment_session")
+        # The tab shows statuses, not the chart's JSON; and each protocol version is read
+        # (and its JSON decoded) once, not once a row.
+        .defer(
+            "treatment_session__discharge_assessment",
+            "treatment_session__concomitant_classes",
+        )
         .prefetch_related(
+            "course__protocol",
             Prefetch(
                 "appointments",
                 queryset=Appointment.objects.filter(status=AppointmentStatus.BOOKED).select_related(
                     "resource"
                 ),
                 to_attr="bookings",
-            )
+            ),
         )
         .order_by("starts_at", "pk")
     )
@@ -866,31 +874,130 @@ class RemsRow:
     due_on: date
 
 
-def rems_worklist(
-    user: User, *, location_id: int | None, today: date | None = None, status: str = ""
-) -> list[RemsRow]:
-    """Esketamine sessions that ended, with their form's status (pending, submitted,
-    overdue), newest first. `today` defaults to each location's own date."""
-    sessions = (
-        sessions_visible_to(user)
-        .filter(
-            route="esketamine",
-            status__in=(
-                SessionStatus.DISCHARGED,
-                SessionStatus.SIGNED,
-                SessionStatus.STOPPED_EARLY,
-            ),
-            dosing_started_at__isnull=False,
-        )
-        .select_related("patient", "location", "rems_submission", "course__protocol")
-        .order_by("-scheduled_at", "-pk")
+# Sessions whose REMS form is owed: esketamine, dosed, and ended.
+REMS_ENDED_STATUSES = ("discharged", "signed", "stopped_early")
+REMS_PAGE_SIZE = 50
+
+
+def rems_sessions_owed() -> QuerySet[TreatmentSession]:
+    return TreatmentSession.objects.filter(
+        route="esketamine", status__in=REMS_ENDED_STATUSES, dosing_started_at__isnull=False
     )
+
+
+def _rems_overdue_condition(locations: list[Any], today: date | None) -> tuple[Q, datetime | None]:
+    """Sessions (not yet submitted) whose form is overdue, as a condition an index serves.
+
+    rems_form_status: OVERDUE when today (the location's own date) is after the treatment
+    date plus the protocol's `rems_form_due_days`. The treatment date of a dosed session is
+    the date of `dosing_started_at` in the location's time zone, so "overdue" is exactly
+    "dosing started before local midnight at the start of (today - due_days)", one instant
+    per location and number of days. Also the earliest of those instants: a form dosed
+    since then may be pending, none dosed before it is (the pending list's lower bound)."""
+    by_days: dict[int, list[int]] = {}
+    for version in ProtocolVersion.objects.only("pk", "data"):
+        by_days.setdefault(session_rules(version).rems_form_due_days, []).append(version.pk)
+    condition, earliest = Q(pk__in=[]), None
+    for location in locations:
+        tz = location.tz
+        local_today = today or timezone.localdate(timezone=tz)
+        for days, versions in by_days.items():
+            cutoff = datetime.combine(local_today - timedelta(days=days), time.min, tzinfo=tz)
+            term = Q(location_id=location.pk, dosing_started_at__lt=cutoff)
+            if len(by_days) > 1:
+                term &= Q(course__protocol_id__in=versions)
+            condition |= term
+            earliest = cutoff if earliest is None else min(earliest, cutoff)
+    return condition, earliest
+
+
+@dataclass(frozen=True)
+class RemsPage:
+    """One page of the worklist, without counting every row (the count would grow with
+    the sessions): whether there is a page before and after this one."""
+
+    rows: list[RemsRow]
+    number: int
+    has_previous: bool
+    has_next: bool
+
+    def __iter__(self) -> Any:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * REMS_PAGE_SIZE + 1 if self.rows else 0
+
+    @property
+    def end_index(self) -> int:
+        return (self.number - 1) * REMS_PAGE_SIZE + len(self.rows)
+
+
+def rems_worklist(
+    user: User,
+    *,
+    location_id: int | None,
+    today: date | None = None,
+    status: str = "",
+    page: int = 1,
+    per_page: int = REMS_PAGE_SIZE,
+) -> RemsPage:
+    """One page of the esketamine sessions that ended, with their form's status (pending,
+    submitted, overdue), newest first. `today` defaults to each location's own date.
+
+    Filtering, ordering and paging happen in the database (a fixed number of queries and
+    rows whatever the number of sessions); the status of each row shown is then worked
+    out by clinical.rems.rems_form_status, the same rule the condition encodes."""
+    from ketaclinic.organization.models import Location
+
+    sessions = rems_sessions_owed().filter(patient_scope(user, via="patient"))
     if location_id is not None:
         sessions = sessions.filter(location_id=location_id)
+    if status == FormStatus.SUBMITTED:
+        sessions = sessions.filter(rems_submission__isnull=False)
+    elif status in (FormStatus.PENDING, FormStatus.OVERDUE):
+        locations = Location.objects.all()
+        if location_id is not None:
+            locations = locations.filter(pk=location_id)
+        overdue, earliest = _rems_overdue_condition(list(locations), today)
+        sessions = sessions.filter(rems_submission__isnull=True)
+        if status == FormStatus.OVERDUE:
+            sessions = sessions.filter(overdue)
+        elif earliest is not None:
+            # Pending forms are recent: read their ids by when dosing started (an index
+            # range, a week or so of sessions whatever the history), then page those.
+            recent = sessions.filter(dosing_started_at__gte=earliest).exclude(overdue)
+            sessions = rems_sessions_owed().filter(
+                pk__in=list(recent.order_by().values_list("pk", flat=True))
+            )
+    page = max(page, 1)
+    found = list(
+        sessions.select_related("patient", "location", "rems_submission", "course")
+        # What the list shows; the stored form and the chart's own JSON are not read.
+        .defer("rems_submission__form", "discharge_assessment", "concomitant_classes")
+        .order_by("-scheduled_at", "-pk")[(page - 1) * per_page : page * per_page + 1]
+    )
+    due_days = {
+        version.pk: session_rules(version).rems_form_due_days
+        for version in ProtocolVersion.objects.filter(
+            pk__in={s.course.protocol_id for s in found[:per_page]}
+        )
+    }
     rows = []
-    for session in sessions:
+    for session in found[:per_page]:
         day = session.treatment_date
-        days = session_rules(session.course.protocol).rems_form_due_days
+        days = due_days[session.course.protocol_id]
         submission = getattr(session, "rems_submission", None)
         row_status = rems_form_status(
             treatment_date=day,
@@ -898,10 +1005,8 @@ def rems_worklist(
             today=today or timezone.localdate(timezone=session.location.tz),
             due_days=days,
         )
-        if status and row_status != status:
-            continue
         rows.append(RemsRow(session=session, status=row_status, due_on=rems_due_date(day, days)))
-    return rows
+    return RemsPage(rows=rows, number=page, has_previous=page > 1, has_next=len(found) > per_page)
 
 
 def rems_submission_of(session: TreatmentSession) -> RemsSubmission | None:

@@ -68,6 +68,8 @@ from ketaclinic.register.models import Container, EntryKind, LedgerEntry
 
 # A page that refreshes itself is audited again only after this long (docs/audit.md).
 POLLED_AUDIT_INTERVAL = timedelta(minutes=5)
+# The sessions tab, a page at a time (a course of induction and maintenance fits on one).
+SESSIONS_PAGE_SIZE = 50
 
 
 def session_page(
@@ -100,10 +102,13 @@ def _tz(session: TreatmentSession) -> Any:
 
 @patient_page("sessions.view", "sessions")
 def tab(request: HttpRequest, patient: Patient) -> HttpResponse:
+    page = Paginator(patient_sessions(patient), SESSIONS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "charting/tab.html",
-        {"patient": patient, "tab": "sessions", "planned": patient_sessions(patient)},
+        {"patient": patient, "tab": "sessions", "planned": page, "page": page},
     )
 
 
@@ -773,12 +778,14 @@ def board_rows_view(request: HttpRequest) -> HttpResponse:
 @capability_required("sessions.rems")
 def rems_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
-    rows = rems_worklist(
-        request.user,
-        location_id=chosen_location_id(request),
-        status=status if status in ("pending", "submitted", "overdue") else "",
+    status = status if status in ("pending", "submitted", "overdue") else ""
+    try:
+        number = max(int(request.GET.get("page", 1)), 1)
+    except ValueError:
+        number = 1
+    page = rems_worklist(
+        request.user, location_id=chosen_location_id(request), status=status, page=number
     )
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
     services.audit_session_views(request.user, [r.session for r in page], "rems_list")
     return render(
         request, "charting/rems_list.html", {"page": page, "status": status, "nav_section": "rems"}

@@ -326,29 +326,49 @@ class Cohort:
         between the instant it was computed at and its `stable_until`, where it is the
         same by construction (tested in clinical/tests/test_outcomes.py)."""
         variant = _variant(instrument, definition, remission)
-        results = []
-        for row in self.rows:
-            data = self.patients[row.patient_id]
-            induction = self.protocols[row.protocol_id].induction_sessions
-            key = (row.course_id, variant, induction, row.ended)
-            kept = data.outcomes.get(key)
-            if kept is not None:
-                computed_at, outcome = kept
-                until = outcome.stable_until
-                if computed_at <= now and (until is None or now < until):
-                    results.append(outcome)
-                    continue
-            outcome = course_outcome(self.timeline(row, instrument), definition, remission, now=now)
-            if data.token is not None:
-                if len(data.outcomes) >= CACHED_VARIANTS * max(len(data.doses), 1):
-                    data.outcomes.clear()
-                data.outcomes[key] = (now, outcome)
-            results.append(outcome)
-        return results
+        return [
+            _outcome_kept(
+                self.patients[row.patient_id],
+                (row.course_id, variant, self.protocols[row.protocol_id].induction_sessions),
+                row.ended,
+                lambda row=row: self.timeline(row, instrument),  # type: ignore[misc]
+                definition,
+                remission,
+                now,
+            )
+            for row in self.rows
+        ]
 
     @property
     def patient_ids(self) -> list[int]:
         return sorted({row.patient_id for row in self.rows})
+
+
+def _outcome_kept(
+    data: PatientData,
+    course: tuple[int, int, int],
+    ended: bool,
+    timeline: Any,
+    definition: OutcomeDefinition,
+    remission: Remission | None,
+    now: datetime,
+) -> CourseOutcome:
+    """clinical.outcomes.course_outcome of one course (`course`: its id, the variant and
+    its induction sessions), reused when computed from the same data and rules and `now`
+    lies between the instant it was computed at and its `stable_until`."""
+    key = (*course, ended)
+    kept = data.outcomes.get(key)
+    if kept is not None:
+        computed_at, outcome = kept
+        until = outcome.stable_until
+        if computed_at <= now and (until is None or now < until):
+            return outcome
+    outcome = course_outcome(timeline(), definition, remission, now=now)
+    if data.token is not None:
+        if len(data.outcomes) >= CACHED_VARIANTS * max(len(data.doses), 1):
+            data.outcomes.clear()
+        data.outcomes[key] = (now, outcome)
+    return outcome
 
 
 def protocol_infos() -> dict[int, ProtocolInfo]:
@@ -443,6 +463,37 @@ def cohort_load(user: User, filters: CohortFilters, *, instruments: Sequence[str
     return _cohort_load(patient_scope(user, via="patient"), filters, instruments)
 
 
+def _patients_kept(
+    tokens: dict[int, int | None], wanted: frozenset[str], everyone: QuerySet
+) -> dict[int, PatientData]:
+    """The patients' data (`tokens`: patient id -> stamp token), from what this process
+    keeps for those whose token has not changed, the others read (by id up to READ_BY_ID,
+    beyond that every patient of `everyone`, a values("patient_id") query)."""
+    patients: dict[int, PatientData] = {}
+    unread: dict[int, int | None] = {}
+    for patient_id, token in tokens.items():
+        kept = _PATIENTS.get(patient_id)
+        if (
+            kept is not None
+            and token is not None
+            and kept.token == token
+            and wanted <= kept.instruments
+        ):
+            patients[patient_id] = kept
+        else:
+            unread[patient_id] = token
+    if unread:
+        # Named one by one up to READ_BY_ID; beyond, read every patient of the cohort.
+        if len(unread) <= READ_BY_ID:
+            which: Sequence[int] | QuerySet = sorted(unread)
+        else:
+            which, unread = everyone, tokens
+        for patient_id, data in patients_read(which, unread, wanted).items():
+            patients[patient_id] = data
+            _remember(patient_id, data)
+    return patients
+
+
 def _cohort_load(scope: Q, filters: CohortFilters, instruments: Sequence[str]) -> Cohort:
     protocols = protocol_infos()
     courses = _courses(scope, filters, protocols)
@@ -462,28 +513,7 @@ def _cohort_load(scope: Q, filters: CohortFilters, instruments: Sequence[str]) -
     )
     wanted = frozenset(instruments)
     tokens: dict[int, int | None] = {row[1]: row[-1] for row in course_rows}
-    patients: dict[int, PatientData] = {}
-    unread: dict[int, int | None] = {}
-    for patient_id, token in tokens.items():
-        kept = _PATIENTS.get(patient_id)
-        if (
-            kept is not None
-            and token is not None
-            and kept.token == token
-            and wanted <= kept.instruments
-        ):
-            patients[patient_id] = kept
-        else:
-            unread[patient_id] = token
-    if unread:
-        # Named one by one up to READ_BY_ID; beyond, read every patient of the cohort.
-        if len(unread) <= READ_BY_ID:
-            which: Sequence[int] | QuerySet = sorted(unread)
-        else:
-            which, unread = courses.values("patient_id"), tokens
-        for patient_id, data in patients_read(which, unread, wanted).items():
-            patients[patient_id] = data
-            _remember(patient_id, data)
+    patients = _patients_kept(tokens, wanted, courses.values("patient_id"))
     rows = []
     not_started = 0
     for pk, patient_id, location_id, protocol_id, prescriber_id, phase, dob, sex, _ in course_rows:
@@ -770,24 +800,46 @@ def measurement_gaps(
     )
     if location_id is not None:
         courses_qs = courses_qs.filter(location_id=location_id)
+    stamp = PatientOutcomeStamp.objects.filter(patient_id=OuterRef("patient_id")).values("token")
     courses = list(
-        courses_qs.select_related("patient", "location", "protocol").order_by("created_at", "pk")
+        courses_qs.select_related("patient", "location")
+        # Each protocol version read (and its JSON decoded) once, not once a course.
+        .prefetch_related("protocol")
+        .annotate(stamp=Subquery(stamp[:1]))
+        .order_by("created_at", "pk")
     )
-    patients = {c.patient_id for c in courses}
-    data = patients_read(sorted(patients), dict.fromkeys(patients), frozenset({key}))
+    # The patients' doses and scores and their courses' outcomes as this process keeps
+    # them (the outcomes page's cache, by stamp token): only changed patients are read.
+    data = _patients_kept(
+        {c.patient_id: c.stamp for c in courses},
+        frozenset({key}),
+        courses_qs.values("patient_id"),
+    )
+    variant = _variant(key, definition, None)
     gaps = []
     for course in courses:
-        given = data[course.patient_id].doses.get(course.pk)
+        patient_data = data[course.patient_id]
+        given = patient_data.doses.get(course.pk)
         if not given:
             continue  # not started: the baseline is asked for before the first session
-        timeline = data[course.patient_id].timeline(
-            course.patient_id,
-            course.pk,
-            instrument=key,
-            induction_sessions=protocols[course.protocol_id].induction_sessions,
-            ended=False,
+        induction = protocols[course.protocol_id].induction_sessions
+        outcome = _outcome_kept(
+            patient_data,
+            (course.pk, variant, induction),
+            False,
+            lambda course=course, patient_data=patient_data, induction=induction: (
+                patient_data.timeline(
+                    course.patient_id,
+                    course.pk,
+                    instrument=key,
+                    induction_sessions=induction,
+                    ended=False,
+                )
+            ),
+            definition,
+            None,
+            now,
         )
-        outcome = course_outcome(timeline, definition, None, now=now)
         eoi = outcome.timepoints["eoi"]
         last = outcome.follow_up[-1].at if outcome.follow_up else given[0]
         if outcome.baseline is None:

@@ -340,3 +340,171 @@ def test_rems_worklist_queries_do_not_grow_with_sessions(
     large, content = _queries(client, "/rems/")
     assert content.count("data-session=") == 50  # one page
     assert large == small, f"{small} queries with 3 sessions, {large} with 60"
+
+
+def _ended_esketamine(
+    courses: list[TreatmentCourse], nurse: Any, starts: list[datetime], first_number: int
+) -> list[TreatmentSession]:
+    planned = [
+        _planned(courses[k % len(courses)], first_number + k, at) for k, at in enumerate(starts)
+    ]
+    return TreatmentSession.objects.bulk_create(
+        TreatmentSession(
+            planned_session=p,
+            course=p.course,
+            patient=p.course.patient,
+            location=p.course.location,
+            route="esketamine",
+            status=SessionStatus.SIGNED if k % 3 else SessionStatus.DISCHARGED,
+            scheduled_at=p.starts_at,
+            monitoring_provider=nurse,
+            planned_dose_mg=p.planned_dose_mg,
+            dose_mg=p.planned_dose_mg,
+            dosing_started_at=p.starts_at + timedelta(minutes=10),
+            dosing_ended_at=p.starts_at + timedelta(minutes=20),
+            discharged_at=p.starts_at + timedelta(hours=2),
+            discharged_by=nurse,
+        )
+        for k, p in enumerate(planned)
+    )
+
+
+def _submit(sessions: list[TreatmentSession], nurse: Any) -> None:
+    RemsSubmission.objects.bulk_create(
+        RemsSubmission(
+            session=s,
+            submitted_on=timezone.localdate(s.scheduled_at, s.location.tz),
+            method="online",
+            confirmation_number=f"CONF-{s.pk}",
+            form=[],
+            recorded_by=nurse,
+        )
+        for s in sessions
+    )
+
+
+def test_rems_worklist_filters_match_the_rule_in_every_time_zone(
+    staff: dict[str, Any], make_patient: Any
+) -> None:
+    """The database's pending/overdue/submitted conditions pick exactly the sessions that
+    clinical.rems.rems_form_status gives that status, with each location's own date (two
+    locations a day apart) or a given date, around the due date's midnight."""
+    from ketaclinic.charting.selectors import rems_worklist
+    from ketaclinic.clinical.rems import rems_form_status
+
+    slc, boise = staff["slc"], staff["boise"]
+    slc.timezone, boise.timezone = "Pacific/Pago_Pago", "Pacific/Kiritimati"  # UTC-11, UTC+14
+    slc.save()
+    boise.save()
+    nurse, director = staff["nurse"], staff["director"]
+    courses = []
+    for location in (slc, boise):
+        patients = [make_patient(location, f"Tzfirst{i}", f"Tz{location.pk}p{i}") for i in range(2)]
+        courses += _courses(patients, director, "esketamine-trd")
+    now = timezone.now()
+    # Every 3 hours over the last 12 days: dosing on each side of every local midnight.
+    starts = [now - timedelta(hours=3 * k + 1) for k in range(96)]
+    sessions = _ended_esketamine(courses, nurse, starts, 500)
+    _submit([s for k, s in enumerate(sessions) if k % 4 == 0], nurse)
+
+    everyone = list(
+        TreatmentSession.objects.filter(route="esketamine")
+        .select_related("location", "rems_submission")
+        .order_by("-scheduled_at", "-pk")
+    )
+    for today in (None, timezone.localdate() - timedelta(days=1), timezone.localdate()):
+        for status in ("pending", "overdue", "submitted"):
+            expected = [
+                s.pk
+                for s in everyone
+                if rems_form_status(
+                    treatment_date=s.treatment_date,
+                    submitted_on=getattr(s, "rems_submission", None)
+                    and s.rems_submission.submitted_on,
+                    today=today or timezone.localdate(timezone=s.location.tz),
+                    due_days=7,
+                )
+                == status
+            ]
+            page = rems_worklist(
+                director, location_id=None, today=today, status=status, per_page=1000
+            )
+            assert [r.session.pk for r in page] == expected, (today, status)
+            assert {str(r.status) for r in page} <= {status}
+        assert {"pending", "overdue"} <= {
+            str(r.status)
+            for r in rems_worklist(director, location_id=None, today=today, per_page=1000)
+        }
+
+
+@pytest.mark.parametrize("status", ["", "pending", "overdue", "submitted"])
+def test_rems_worklist_reads_one_page_whatever_the_sessions(
+    staff: dict[str, Any], make_patient: Any, status: str
+) -> None:
+    """Each filter of the worklist lists one page of at most 50 rows, in a fixed number of
+    queries, and reads from the database no more than that page (and one row to know
+    there is a next page) whatever the number of sessions."""
+    slc, nurse = staff["slc"], staff["nurse"]
+    patients = [make_patient(slc, f"Pagefirst{i:02d}", f"Pagepatient{i:02d}") for i in range(6)]
+    courses = _courses(patients, staff["director"], "esketamine-trd")
+    now = timezone.now()
+    number = iter(range(2000, 100_000, 1000))
+    url = f"/rems/?status={status}"
+
+    def add(count: int) -> None:
+        # Pending (the last 7 days), overdue (older) and submitted, a third each.
+        starts = [
+            now - timedelta(days=(1 if k % 3 == 0 else 10 + k % 20), hours=k % 5)
+            for k in range(count)
+        ]
+        sessions = _ended_esketamine(courses, nurse, starts, next(number))
+        _submit([s for k, s in enumerate(sessions) if k % 3 == 2], nurse)
+
+    client = Client()
+    client.force_login(nurse)
+    add(6)
+    client.get(url)
+    small, content = _queries(client, url)
+    assert 1 <= content.count("data-session=") <= 6
+    add(300)
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(url)
+    content = response.content.decode()
+    assert content.count("data-session=") == 50  # one page
+    assert 'rel="next"' in content
+    assert len(context) == small, f"{small} queries with 6 sessions, {len(context)} with 306"
+    listing = [
+        q["sql"]
+        for q in context.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "charting_treatmentsession"' in q["sql"]
+    ]
+    # The page's query is limited in SQL (50 rows and one more), never every session.
+    assert listing and "LIMIT 51" in listing[-1]
+    second = client.get(url + "&page=2").content.decode()
+    assert 1 <= second.count("data-session=") <= 50 and 'rel="prev"' in second
+
+
+def test_sessions_tab_reads_one_page_whatever_the_sessions(
+    staff: dict[str, Any], make_patient: Any
+) -> None:
+    """The patient's sessions tab shows 50 planned sessions a page, in a fixed number of
+    queries whatever the number of planned and charted sessions."""
+    slc, nurse = staff["slc"], staff["nurse"]
+    patient = make_patient(slc, "Tabfirst", "Tabpatient")
+    (course,) = _courses([patient], staff["director"], "esketamine-trd")
+    url = f"/patients/{patient.pk}/sessions/"
+    client = Client()
+    client.force_login(nurse)
+    client.get(url)
+    small, content = _queries(client, url)
+    shown = content.count("<tr>\n    <td>")
+    assert 1 <= shown < 50
+    now = timezone.now()
+    _ended_esketamine([course], nurse, [now - timedelta(days=40 + k) for k in range(30)], 300)
+    for k in range(40):
+        _planned(course, 400 + k, now + timedelta(days=1 + k))
+    large, content = _queries(client, url)
+    assert content.count("<tr>\n    <td>") == 50
+    assert large == small, f"{small} queries with {shown} sessions, {large} with {shown + 70}"
+    rest = client.get(url + "?page=2").content.decode()
+    assert rest.count("<tr>\n    <td>") == shown + 70 - 50

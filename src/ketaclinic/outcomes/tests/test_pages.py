@@ -500,3 +500,50 @@ def test_measurement_gaps_are_all_listed_a_page_at_a_time(
     assert "3\u20133 of 3" in second and "Gapthree" in second
     entry = AuditEntry.objects.filter(object_type="measurement_gaps").last()
     assert len(entry.detail["patient_ids"]) == 1  # what the page showed
+
+
+def test_measurement_gaps_follow_new_data_and_do_not_grow_with_sessions(
+    client: Client, clinic: dict[str, Any], dosed_course: Any
+) -> None:
+    """The gaps page reuses each patient's data and outcomes kept by the outcomes page's
+    cache (by stamp token): a new score shows at once, and the query count stays the same
+    with more sessions per course."""
+    from ketaclinic.charting.models import SessionStatus
+    from ketaclinic.outcomes.tests.conftest import record_score
+
+    director = clinic["director"]
+    course = dosed_course(clinic["slc"], director, [(3, 18)], sessions=2, last="Nobase")
+    client.force_login(clinic["nurse"])
+    selectors.outcomes_cache_clear()
+    assert "Nobase" in client.get("/outcomes/gaps/").content.decode()
+
+    def counts() -> tuple[int, int]:
+        """Read from nothing (a new process), then reusing what was kept."""
+        selectors.outcomes_cache_clear()
+        return _queries(client, "/outcomes/gaps/"), _queries(client, "/outcomes/gaps/")
+
+    few = counts()
+    assert few[1] < few[0]  # the second reads no patient data
+    rest = list(course.planned_sessions.order_by("number"))[2:]
+    assert len(rest) >= 3
+    TreatmentSession.objects.bulk_create(
+        TreatmentSession(
+            planned_session=p,
+            course=course,
+            patient=course.patient,
+            location=course.location,
+            route=course.protocol.route,
+            status=SessionStatus.SIGNED,
+            scheduled_at=p.starts_at,
+            planned_dose_mg=p.planned_dose_mg,
+            dose_mg=p.planned_dose_mg,
+            dosing_started_at=p.starts_at,
+            dosing_ended_at=p.starts_at + timedelta(minutes=40),
+        )
+        for p in rest
+    )
+    assert counts() == few
+    first = TreatmentSession.objects.filter(course=course).order_by("dosing_started_at").first()
+    record_score(course.patient, "phq9", 19, first.dosing_started_at - timedelta(days=2))
+    html = client.get("/outcomes/gaps/").content.decode()
+    assert "No baseline" not in html
