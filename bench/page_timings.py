@@ -14,8 +14,9 @@ the floor's. Pages are chosen from the data: the patient with the most sessions 
 first location (for the chart pages), that patient's latest session, the coming Monday's
 calendars and the last past day with bookings. The query count is the last request's.
 
-With --markdown, the table is printed as Markdown rows. Exits 1 when a page does not
-answer 200.
+With --markdown, the table is printed as Markdown rows; with --explain N, the plans of
+the N slowest queries seen (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite)
+follow it. Exits 1 when a page does not answer 200.
 """
 
 from __future__ import annotations
@@ -163,12 +164,34 @@ def _p95(timings: list[float]) -> float:
     return ordered[math.ceil(len(ordered) * 0.95) - 1]
 
 
-def _timed(client: Client, url: str) -> tuple[float, int, int]:
+SLOWEST: list[tuple[float, str, str]] = []  # (seconds, page, sql) of every query timed
+
+
+def _timed(client: Client, url: str, what: str = "") -> tuple[float, int, int]:
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         response = client.get(url)
         elapsed = (time.perf_counter() - started) * 1000
+    if what:
+        SLOWEST.extend((float(q["time"]), what, q["sql"]) for q in queries.captured_queries)
     return elapsed, response.status_code, len(queries)
+
+
+def _explain(count: int) -> None:
+    """The plans of the `count` slowest distinct SELECTs seen."""
+    seen: set[str] = set()
+    for seconds, what, sql in sorted(SLOWEST, reverse=True):
+        if len(seen) >= count:
+            break
+        if not sql.lstrip().upper().startswith("SELECT") or sql in seen:
+            continue
+        seen.add(sql)
+        prefix = "EXPLAIN ANALYZE " if connection.vendor == "postgresql" else "EXPLAIN QUERY PLAN "
+        with connection.cursor() as cursor:
+            cursor.execute(prefix + sql)
+            plan = [" ".join(str(v) for v in row) for row in cursor.fetchall()]
+        print(f"\n-- {what}: {seconds * 1000:.1f} ms\n{sql[:1500]}")
+        print("\n".join(plan))
 
 
 def main() -> int:
@@ -177,6 +200,9 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=30, help="Requests per page (default 30).")
     parser.add_argument("--markdown", action="store_true", help="Print Markdown table rows.")
+    parser.add_argument(
+        "--explain", type=int, default=0, help="Print the plans of the N slowest queries."
+    )
     args = parser.parse_args()
     settings.ALLOWED_HOSTS = ["*"]
     sessions = TreatmentSession.objects.count()
@@ -205,7 +231,7 @@ def main() -> int:
             page_ms, floor_ms = [], []
             queries = 0
             for _ in range(args.runs):
-                elapsed, status, queries = _timed(client, page.url)
+                elapsed, status, queries = _timed(client, page.url, f"{page.username} {page.what}")
                 page_ms.append(elapsed)
                 floor_ms.append(_timed(floor_client, FLOOR_URL)[0])
             ratio = _p95(page_ms) / _p95(floor_ms)
@@ -225,6 +251,7 @@ def main() -> int:
                 f"{page.username:<12} {page.what[:34]:<34} {p95:>8.1f} {floor_p95:>7.1f} "
                 f"{ratio:>6.1f} {queries:>8}"
             )
+    _explain(args.explain)
     return 1 if failed else 0
 
 

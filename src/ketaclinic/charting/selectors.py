@@ -64,6 +64,7 @@ from ketaclinic.clinical.rems import (
 from ketaclinic.clinical.safety_limits import QuestionnaireRule
 from ketaclinic.clinical.scoring import get_instrument
 from ketaclinic.measures.models import AssessmentResponse
+from ketaclinic.organization.models import Location
 from ketaclinic.patients.models import BodyMeasurement
 from ketaclinic.patients.selectors import allergy_status, patient_scope
 from ketaclinic.register.models import EntryKind, LedgerEntry
@@ -959,8 +960,6 @@ def rems_worklist(
     Filtering, ordering and paging happen in the database (a fixed number of queries and
     rows whatever the number of sessions); the status of each row shown is then worked
     out by clinical.rems.rems_form_status, the same rule the condition encodes."""
-    from ketaclinic.organization.models import Location
-
     sessions = rems_sessions_owed().filter(patient_scope(user, via="patient"))
     if location_id is not None:
         sessions = sessions.filter(location_id=location_id)

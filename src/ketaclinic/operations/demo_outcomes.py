@@ -109,6 +109,9 @@ class Network:
     made: int = 0
 
     def maintenance(self, courses_left: int) -> int:
+        """The maintenance sessions of the next course that helps: the sessions still to
+        make over the courses still to come (which also have their inductions, while the
+        dropouts and non-responders get none, so the two roughly balance)."""
         left = self.sessions - self.made
         return max(0, round(left / max(courses_left, 1)))
 
