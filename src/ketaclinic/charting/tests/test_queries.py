@@ -290,33 +290,11 @@ def test_rems_worklist_queries_do_not_grow_with_sessions(
     patients = [make_patient(slc, f"Remsfirst{i:02d}", f"Remspatient{i:02d}") for i in range(6)]
     courses = _courses(patients, staff["director"], "esketamine-trd")
     now = timezone.now()
-    number = iter(range(100, 10_000))
+    number = iter(range(100, 100_000, 1000))  # each batch numbers its sessions from here
 
     def add_ended(count: int) -> None:
-        planned = []
-        for k in range(count):
-            course = courses[k % len(courses)]
-            starts = now - timedelta(days=1 + k % 20, hours=k % 5)
-            planned.append(_planned(course, next(number), starts))
-        sessions = TreatmentSession.objects.bulk_create(
-            TreatmentSession(
-                planned_session=p,
-                course=p.course,
-                patient=p.course.patient,
-                location=p.course.location,
-                route="esketamine",
-                status=SessionStatus.SIGNED if k % 3 else SessionStatus.DISCHARGED,
-                scheduled_at=p.starts_at,
-                monitoring_provider=nurse,
-                planned_dose_mg=p.planned_dose_mg,
-                dose_mg=p.planned_dose_mg,
-                dosing_started_at=p.starts_at + timedelta(minutes=10),
-                dosing_ended_at=p.starts_at + timedelta(minutes=20),
-                discharged_at=p.starts_at + timedelta(hours=2),
-                discharged_by=nurse,
-            )
-            for k, p in enumerate(planned)
-        )
+        starts = [now - timedelta(days=1 + k % 20, hours=k % 5) for k in range(count)]
+        sessions = _ended_esketamine(courses, nurse, starts, next(number))
         RemsSubmission.objects.bulk_create(
             RemsSubmission(
                 session=s,

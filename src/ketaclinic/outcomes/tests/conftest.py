@@ -45,9 +45,10 @@ def record_score(patient: Any, key: str, total: int, at: datetime) -> Assessment
     )
 
 
-def dose(course: Any, count: int | None = None) -> list[datetime]:
-    """Chart the first `count` planned sessions (all by default) as given and signed."""
-    planned = list(course.planned_sessions.order_by("number"))[:count]
+def dose(course: Any, count: int | None = None, *, start: int = 0) -> list[datetime]:
+    """Chart the planned sessions from the `start`-th (the first by default) up to the
+    `count`-th (all by default) as given and signed."""
+    planned = list(course.planned_sessions.order_by("number"))[start:count]
     given = []
     for p in planned:
         TreatmentSession.objects.create(

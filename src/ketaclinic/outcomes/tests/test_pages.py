@@ -24,7 +24,13 @@ from ketaclinic.measures.models import SelfReportRequest
 from ketaclinic.outcomes import exports, selectors, services
 from ketaclinic.outcomes.models import OutcomeDefinitionVersion
 from ketaclinic.outcomes.raw_sql import summary_counts_sql
-from ketaclinic.outcomes.tests.conftest import NON_RESPONDER, NOW, RESPONDER, timepoint_row
+from ketaclinic.outcomes.tests.conftest import (
+    NON_RESPONDER,
+    NOW,
+    RESPONDER,
+    dose,
+    timepoint_row,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.now(NOW)]
 
@@ -508,7 +514,6 @@ def test_measurement_gaps_follow_new_data_and_do_not_grow_with_sessions(
     """The gaps page reuses each patient's data and outcomes kept by the outcomes page's
     cache (by stamp token): a new score shows at once, and the query count stays the same
     with more sessions per course."""
-    from ketaclinic.charting.models import SessionStatus
     from ketaclinic.outcomes.tests.conftest import record_score
 
     director = clinic["director"]
@@ -524,24 +529,7 @@ def test_measurement_gaps_follow_new_data_and_do_not_grow_with_sessions(
 
     few = counts()
     assert few[1] < few[0]  # the second reads no patient data
-    rest = list(course.planned_sessions.order_by("number"))[2:]
-    assert len(rest) >= 3
-    TreatmentSession.objects.bulk_create(
-        TreatmentSession(
-            planned_session=p,
-            course=course,
-            patient=course.patient,
-            location=course.location,
-            route=course.protocol.route,
-            status=SessionStatus.SIGNED,
-            scheduled_at=p.starts_at,
-            planned_dose_mg=p.planned_dose_mg,
-            dose_mg=p.planned_dose_mg,
-            dosing_started_at=p.starts_at,
-            dosing_ended_at=p.starts_at + timedelta(minutes=40),
-        )
-        for p in rest
-    )
+    assert len(dose(course, start=2)) >= 3
     assert counts() == few
     first = TreatmentSession.objects.filter(course=course).order_by("dosing_started_at").first()
     record_score(course.patient, "phq9", 19, first.dosing_started_at - timedelta(days=2))
