@@ -269,6 +269,28 @@ def complete_intake(
     return intake
 
 
+def open_on_the_day(protocol: Any, day: date) -> Any:
+    """`protocol`, planning sessions on every day of the week when its first phase does not
+    plan on `day`'s weekday (the packaged protocols plan Monday to Friday): a test that
+    charts a session today then runs on a Saturday or Sunday as in a clinic open seven days,
+    instead of failing at the weekend. The test clinic's copy is changed in place, so
+    version numbers stay what the tests expect. The weekday rules themselves are tested on
+    dates written out (clinical/tests/test_schedule.py and the booking tests)."""
+    phases = protocol.data["schedule"]["phases"]
+    if day.weekday() in phases[0].get("allowed_weekdays", range(5)):
+        return protocol
+    every_day = list(range(7))
+    schedule = {
+        **protocol.data["schedule"],
+        "phases": [{**phase, "allowed_weekdays": every_day} for phase in phases],
+    }
+    type(protocol).objects.filter(pk=protocol.pk).update(
+        data={**protocol.data, "schedule": schedule}
+    )
+    protocol.refresh_from_db()
+    return protocol
+
+
 def make_course(
     patient: Any,
     actor: Any,
@@ -300,6 +322,8 @@ def make_course(
 
     protocols_seed_packaged()
     protocol = ProtocolVersion.objects.filter(key=protocol_key).order_by("-version").first()
+    if first_day == timezone.localdate(timezone=tz):
+        protocol = open_on_the_day(protocol, first_day)
     route = "esketamine" if protocol.route == "esketamine" else "iv_ketamine"
     BodyMeasurement.objects.create(
         patient=patient, measured_on=date(2026, 1, 5), weight_kg=Decimal("70")

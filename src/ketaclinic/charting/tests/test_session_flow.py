@@ -16,7 +16,7 @@ from ketaclinic.audit.models import AuditEntry
 from ketaclinic.charting import services
 from ketaclinic.charting.models import SessionNote, SessionStatus, TreatmentSession
 from ketaclinic.charting.selectors import discharge_assessment, dosing_blockers
-from ketaclinic.charting.tests.conftest import ago, vitals
+from ketaclinic.charting.tests.conftest import ago, prechecked, vitals
 from ketaclinic.conftest import PASSWORD
 
 
@@ -34,6 +34,22 @@ def _start(nurse: Any, session: Any, minutes_ago: float) -> Any:
 
 def _refresh(session: Any) -> TreatmentSession:
     return TreatmentSession.objects.get(pk=session.pk)
+
+
+@pytest.mark.parametrize("day", ["2026-12-05", "2026-12-06"])  # a Saturday, a Sunday
+@pytest.mark.django_db
+def test_a_session_today_is_charted_on_a_saturday_and_a_sunday(
+    clinic: dict[str, Any], make_patient: Any, day: str
+) -> None:
+    """The charting fixtures work at the weekend (docs/testing.md): the suite must pass
+    whatever day it runs, and the packaged protocols plan sessions Monday to Friday."""
+    with time_machine.travel(f"{day}T14:00:00-07:00", tick=False):
+        for chair, protocol in enumerate(("iv-ketamine-standard", "esketamine-trd"), start=2):
+            patient = make_patient(clinic["slc"], "Ada", protocol)
+            session = prechecked(clinic, protocol, patient=patient, chair=chair)
+            vitals(clinic["nurse"], session, 10, (128, 80))
+            assert session.treatment_date.isoformat() == day
+            assert session.vital_signs.count() == 1
 
 
 @pytest.mark.django_db
