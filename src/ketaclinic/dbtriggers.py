@@ -99,3 +99,111 @@ def append_only(table: str, prefix: str, message: str, *, truncate: bool = False
         },
         names={"sqlite": sqlite, "postgresql": postgres},
     )
+
+
+ROW_EVENTS = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A table whose row changes touch rows of a kept table. `keys` is a SELECT of the
+    kept table's keys that a changed row touches, with `{row}` for the row (NEW or OLD);
+    `events` are the changes to watch."""
+
+    table: str
+    short: str
+    keys: str
+    events: tuple[str, ...] = ("INSERT", "UPDATE", "DELETE")
+
+
+@dataclass(frozen=True)
+class KeptTable:
+    """A table the database keeps equal to what `select` finds, row for row, whatever
+    program writes the watched tables (the services, a bulk write, the demo, a restore).
+
+    After each change of a watched row, the rows whose `key` the change touches are
+    deleted and selected again: `select` has `{keys}` for a SELECT of those keys and
+    returns the kept table's columns in order. `all_keys` selects every key, to fill the
+    table from scratch. So a condition that a plain index cannot serve (one spread over
+    several tables, or a sum) becomes a small table, and a page reads it instead of the
+    history. Triggers are named `{table}_{short}_{event}`; on PostgreSQL each calls a
+    function of the same name."""
+
+    table: str
+    key: str
+    select: str
+    all_keys: str
+    watched: tuple[Watched, ...]
+
+    def _body(self, keys: str) -> str:
+        return (
+            f"DELETE FROM {self.table} WHERE {self.key} IN ({keys}); "  # noqa: S608
+            f"INSERT INTO {self.table} {self.select.format(keys=keys)};"
+        )
+
+    def _triggers(self) -> list[tuple[str, str, str]]:
+        """(name, watched table, event) of every trigger."""
+        return [
+            (f"{self.table}_{source.short}_{event.lower()}", source.table, event)
+            for source in self.watched
+            for event in source.events
+        ]
+
+    def _keys(self, name: str) -> str:
+        for source in self.watched:
+            for event in source.events:
+                if name == f"{self.table}_{source.short}_{event.lower()}":
+                    return " UNION ".join(source.keys.format(row=r) for r in ROW_EVENTS[event])
+        raise KeyError(name)
+
+    def create_statements(self, vendor: str) -> list[str]:
+        statements = []
+        for name, table, event in self._triggers():
+            body = self._body(self._keys(name))
+            if vendor == "sqlite":
+                statements.append(
+                    f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} "
+                    f"FOR EACH ROW BEGIN {body} END"
+                )
+            elif vendor == "postgresql":
+                statements += [
+                    f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
+                    f"{body} RETURN NULL; END; $$ LANGUAGE plpgsql",
+                    f"DROP TRIGGER IF EXISTS {name} ON {table}",
+                    f"CREATE TRIGGER {name} AFTER {event} ON {table} "
+                    f"FOR EACH ROW EXECUTE FUNCTION {name}()",
+                ]
+        return statements
+
+    def drop_statements(self, vendor: str) -> list[str]:
+        statements = []
+        for name, table, _event in self._triggers():
+            if vendor == "sqlite":
+                statements.append(f"DROP TRIGGER IF EXISTS {name}")
+            elif vendor == "postgresql":
+                statements += [
+                    f"DROP TRIGGER IF EXISTS {name} ON {table}",
+                    f"DROP FUNCTION IF EXISTS {name}()",
+                ]
+        return statements
+
+    def fill_statements(self) -> list[str]:
+        return [
+            f"DELETE FROM {self.table}",  # noqa: S608
+            f"INSERT INTO {self.table} {self.select.format(keys=self.all_keys)}",
+        ]
+
+    def install(self, connection: Any) -> None:
+        """Create the triggers and fill the table from the rows already there."""
+        execute(connection, self.create_statements(connection.vendor))
+        execute(connection, self.fill_statements())
+
+    def remove(self, connection: Any) -> None:
+        execute(connection, self.drop_statements(connection.vendor))
+
+    def missing(self, connection: Any) -> list[str]:
+        """The triggers of this table that are not in the database (none when all are)."""
+        present: set[str] = set()
+        for table in {source.table for source in self.watched}:
+            present |= triggers_on(connection, table)
+        return [name for name, _table, _event in self._triggers() if name not in present]

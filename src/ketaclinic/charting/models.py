@@ -33,6 +33,13 @@ class SessionStatus(models.TextChoices):
     STOPPED_EARLY = "stopped_early", "Stopped early"
 
 
+# A session that ended after dosing: an esketamine one owes its REMS monitoring form.
+ENDED_DOSED_STATUSES = (
+    SessionStatus.DISCHARGED,
+    SessionStatus.SIGNED,
+    SessionStatus.STOPPED_EARLY,
+)
+
 ACTIVE_STATUSES = (
     SessionStatus.CHECKED_IN,
     SessionStatus.PRECHECKED,
@@ -518,3 +525,16 @@ class RemsSubmission(SignedRecord):
 
     def __str__(self) -> str:
         return f"REMS form submitted {self.submitted_on}"
+
+
+class RemsFormOwed(models.Model):
+    """An esketamine session that ended after dosing and whose REMS monitoring form is not
+    submitted yet: kept by the database (charting/triggers.py, REMS_FORMS_OWED) from the
+    sessions and submissions, so the pending and overdue worklists read the few forms
+    owed instead of every esketamine session. Written by the triggers only."""
+
+    session_id = models.BigIntegerField(primary_key=True)
+    location_id = models.BigIntegerField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"REMS form owed for session {self.session_id}"

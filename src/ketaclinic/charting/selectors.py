@@ -15,6 +15,8 @@ from ketaclinic.accounts.models import User
 from ketaclinic.accounts.roles import CAPABILITIES
 from ketaclinic.charting.models import (
     ACTIVE_STATUSES,
+    ENDED_DOSED_STATUSES,
+    RemsFormOwed,
     RemsSubmission,
     SessionAlert,
     SessionScore,
@@ -875,30 +877,29 @@ class RemsRow:
     due_on: date
 
 
-# Sessions whose REMS form is owed: esketamine, dosed, and ended.
-REMS_ENDED_STATUSES = ("discharged", "signed", "stopped_early")
 REMS_PAGE_SIZE = 50
 
 
 def rems_sessions_owed() -> QuerySet[TreatmentSession]:
+    """Sessions whose REMS form is owed: esketamine, dosed, and ended (the rule that
+    charting/triggers.py keeps RemsFormOwed by)."""
     return TreatmentSession.objects.filter(
-        route="esketamine", status__in=REMS_ENDED_STATUSES, dosing_started_at__isnull=False
+        route="esketamine", status__in=ENDED_DOSED_STATUSES, dosing_started_at__isnull=False
     )
 
 
-def _rems_overdue_condition(locations: list[Any], today: date | None) -> tuple[Q, datetime | None]:
-    """Sessions (not yet submitted) whose form is overdue, as a condition an index serves.
+def _rems_overdue_condition(locations: list[Any], today: date | None) -> Q:
+    """Sessions (not yet submitted) whose form is overdue.
 
     rems_form_status: OVERDUE when today (the location's own date) is after the treatment
     date plus the protocol's `rems_form_due_days`. The treatment date of a dosed session is
     the date of `dosing_started_at` in the location's time zone, so "overdue" is exactly
     "dosing started before local midnight at the start of (today - due_days)", one instant
-    per location and number of days. Also the earliest of those instants: a form dosed
-    since then may be pending, none dosed before it is (the pending list's lower bound)."""
+    per location and number of days."""
     by_days: dict[int, list[int]] = {}
     for version in ProtocolVersion.objects.only("pk", "data"):
         by_days.setdefault(session_rules(version).rems_form_due_days, []).append(version.pk)
-    condition, earliest = Q(pk__in=[]), None
+    condition = Q(pk__in=[])
     for location in locations:
         tz = location.tz
         local_today = today or timezone.localdate(timezone=tz)
@@ -908,8 +909,7 @@ def _rems_overdue_condition(locations: list[Any], today: date | None) -> tuple[Q
             if len(by_days) > 1:
                 term &= Q(course__protocol_id__in=versions)
             condition |= term
-            earliest = cutoff if earliest is None else min(earliest, cutoff)
-    return condition, earliest
+    return condition
 
 
 @dataclass(frozen=True)
@@ -967,19 +967,17 @@ def rems_worklist(
         sessions = sessions.filter(rems_submission__isnull=False)
     elif status in (FormStatus.PENDING, FormStatus.OVERDUE):
         locations = Location.objects.all()
+        owed = RemsFormOwed.objects.all()
         if location_id is not None:
             locations = locations.filter(pk=location_id)
-        overdue, earliest = _rems_overdue_condition(list(locations), today)
-        sessions = sessions.filter(rems_submission__isnull=True)
-        if status == FormStatus.OVERDUE:
-            sessions = sessions.filter(overdue)
-        elif earliest is not None:
-            # Pending forms are recent: read their ids by when dosing started (an index
-            # range, a week or so of sessions whatever the history), then page those.
-            recent = sessions.filter(dosing_started_at__gte=earliest).exclude(overdue)
-            sessions = rems_sessions_owed().filter(
-                pk__in=list(recent.order_by().values_list("pk", flat=True))
-            )
+            owed = owed.filter(location_id=location_id)
+        overdue = _rems_overdue_condition(list(locations), today)
+        # Only the forms still owed are read (the database keeps them, RemsFormOwed), not
+        # every esketamine session of the past; the rule is checked again on each.
+        sessions = sessions.filter(pk__in=owed.values("session_id"), rems_submission__isnull=True)
+        sessions = (
+            sessions.filter(overdue) if status == FormStatus.OVERDUE else sessions.exclude(overdue)
+        )
     page = max(page, 1)
     found = list(
         sessions.select_related("patient", "location", "rems_submission", "course")

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from ketaclinic.register.models import (
     ML,
+    UNACCOUNTED_NOISE_ML,
     Container,
     CountLine,
     EntryKind,
@@ -40,6 +41,7 @@ from ketaclinic.register.models import (
     LedgerEntry,
     LedgerVerification,
     LossReport,
+    OpenDraw,
     Product,
 )
 
@@ -50,7 +52,7 @@ ZERO = Decimal("0")
 MILLI = Decimal("0.001")
 # Half the smallest amount the register stores: differences below it are rounding noise
 # from databases (SQLite) that add decimals as floating point.
-NOISE = Decimal("0.0005")
+NOISE = UNACCOUNTED_NOISE_ML
 BIENNIAL_YEARS = 2
 EXPIRY_DAYS_DEFAULT = 90
 
@@ -317,7 +319,9 @@ def with_reversal(entries: QuerySet[LedgerEntry]) -> QuerySet[LedgerEntry]:
 
 def unaccounted_draws(location: Location) -> QuerySet[LedgerEntry]:
     """Draws with volume not yet administered, wasted or returned (as draw_unaccounted_ml
-    counts it, for every draw at once)."""
+    counts it). Only the draws the database keeps as open are read (models.OpenDraw), so
+    the query does not grow with the draws of the past; their open volume is still worked
+    out here from the ledger."""
     accounted = (
         LedgerEntry.objects.filter(draw=OuterRef("pk"), reversed_by__isnull=True)
         .exclude(kind=EntryKind.CORRECTION)
@@ -327,7 +331,12 @@ def unaccounted_draws(location: Location) -> QuerySet[LedgerEntry]:
         .values("total")
     )
     return (
-        LedgerEntry.objects.filter(location=location, kind=EntryKind.DRAW, reversed_by__isnull=True)
+        LedgerEntry.objects.filter(
+            location=location,
+            kind=EntryKind.DRAW,
+            reversed_by__isnull=True,
+            pk__in=OpenDraw.objects.filter(location_id=location.pk).values("draw_id"),
+        )
         .annotate(
             accounted_ml=Coalesce(
                 Subquery(accounted, output_field=_decimal_field()),

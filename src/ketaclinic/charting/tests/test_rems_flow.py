@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from ketaclinic.charting import services
-from ketaclinic.charting.models import TreatmentSession
+from ketaclinic.charting.models import RemsFormOwed, TreatmentSession
 from ketaclinic.charting.selectors import rems_form
 from ketaclinic.charting.tests.conftest import ago, prechecked, vitals
 from ketaclinic.clinical.rems import CONCOMITANT_CLASSES
@@ -120,6 +120,8 @@ def test_rems_page_pending_then_submitted_and_overdue_after_7_days(
     clinic: dict[str, Any],
 ) -> None:
     session = _completed_esketamine_session(clinic)
+    # The database keeps the form as owed (charting/triggers.py) until it is submitted.
+    assert RemsFormOwed.objects.filter(session_id=session.pk).exists()
     client = Client()
     client.force_login(clinic["nurse"])
     page = client.get("/rems/?status=pending").content.decode()
@@ -153,6 +155,10 @@ def test_rems_page_pending_then_submitted_and_overdue_after_7_days(
         {"submitted_on": today.isoformat(), "method": "online", "confirmation_number": "RC-884"},
     )
     assert response.status_code == 302
+    assert not RemsFormOwed.objects.filter(session_id=session.pk).exists()
+    for listing in ("pending", "overdue"):
+        page = client.get(f"/rems/?status={listing}").content.decode()
+        assert f'data-session="{session.pk}"' not in page
     submitted = client.get("/rems/?status=submitted").content.decode()
     assert f'data-session="{session.pk}"' in submitted and "RC-884" in submitted
     with time_machine.travel(timezone.now() + timedelta(days=30), tick=False):

@@ -5,19 +5,30 @@ and an audit chain that verify; and the row writer it uses stores what the ORM w
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db.models import Count, Max, Min
+from django.db import connection
+from django.db.models import Count, Max, Min, Sum
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.audit.services import audit_verify_chain
-from ketaclinic.charting.models import SessionScore, TreatmentSession, VitalSign
+from ketaclinic.charting.models import RemsFormOwed, SessionScore, TreatmentSession, VitalSign
+from ketaclinic.charting.selectors import rems_sessions_owed
+from ketaclinic.charting.triggers import REMS_FORMS_OWED
 from ketaclinic.operations.demo import MAX_LOCATIONS, seed_demo
 from ketaclinic.operations.demo_rows import instances_insert, rows_insert, rows_update
 from ketaclinic.organization.models import Location
-from ketaclinic.register.models import Container, LedgerEntry
+from ketaclinic.register.models import (
+    UNACCOUNTED_NOISE_ML,
+    Container,
+    EntryKind,
+    LedgerEntry,
+    OpenDraw,
+)
 from ketaclinic.register.services import ledger_verify
+from ketaclinic.register.triggers import OPEN_DRAWS
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +72,41 @@ def test_a_network_demo_has_the_sessions_asked_for_each_charted_and_booked() -> 
     assert ledger_verify().ok
     assert audit_verify_chain().ok
     assert not Container.objects.filter(remaining_ml__lt=0).exists()
+    the_kept_tables_are_their_rules()
+
+
+def the_kept_tables_are_their_rules() -> None:
+    """The tables the database keeps for the worklists (register/triggers.py,
+    charting/triggers.py) hold what their rule finds from scratch, by the ORM and by the
+    kept table's own SELECT; and neither is empty (the demo has an open draw and forms
+    owed)."""
+    owed = set(RemsFormOwed.objects.values_list("session_id", "location_id"))
+    assert owed == set(
+        rems_sessions_owed().filter(rems_submission__isnull=True).values_list("pk", "location_id")
+    )
+    accounted = dict(
+        LedgerEntry.objects.filter(draw__isnull=False, reversed_by__isnull=True)
+        .exclude(kind=EntryKind.CORRECTION)
+        .values("draw")
+        .annotate(total=Sum("amount_ml"))
+        .values_list("draw", "total")
+    )
+    open_draws = {
+        (pk, location_id)
+        for pk, location_id, amount in LedgerEntry.objects.filter(
+            kind=EntryKind.DRAW, reversed_by__isnull=True
+        ).values_list("pk", "location_id", "amount_ml")
+        if amount - Decimal(accounted.get(pk) or 0) > UNACCOUNTED_NOISE_ML
+    }
+    assert set(OpenDraw.objects.values_list("draw_id", "location_id")) == open_draws
+    assert owed and open_draws
+    for kept in (OPEN_DRAWS, REMS_FORMS_OWED):
+        with connection.cursor() as cursor:
+            cursor.execute(kept.select.format(keys=kept.all_keys))
+            from_scratch = set(cursor.fetchall())
+            cursor.execute(f"SELECT * FROM {kept.table}")
+            assert set(cursor.fetchall()) == from_scratch, kept.table
+        assert kept.missing(connection) == []
 
 
 def test_the_demo_refuses_more_locations_than_it_has() -> None:

@@ -38,7 +38,14 @@ from ketaclinic.operations.demo import seed_demo
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.organization.models import Location
 from ketaclinic.register import services
-from ketaclinic.register.models import Container, EntryKind, LedgerEntry, LossReport
+from ketaclinic.register.models import (
+    UNACCOUNTED_NOISE_ML,
+    Container,
+    EntryKind,
+    LedgerEntry,
+    LossReport,
+    OpenDraw,
+)
 from ketaclinic.register.tests.conftest import ketamine_vials
 
 pytestmark = pytest.mark.django_db
@@ -330,10 +337,21 @@ class RegisterMachine(RuleBasedStateMachine):
             .annotate(total=Sum("amount_ml"))
             .values_list("draw", "total")
         )
+        # The draws the database keeps as open (register/triggers.py) are exactly these.
+        kept_open = set(
+            OpenDraw.objects.filter(draw_id__in=self.draws).values_list("draw_id", flat=True)
+        )
+        reversed_draws = set(
+            LedgerEntry.objects.filter(reverses_id__in=self.draws).values_list(
+                "reverses_id", flat=True
+            )
+        )
         for draw in LedgerEntry.objects.filter(pk__in=self.draws):
             open_ml = draw.amount_ml - Decimal(accounted.get(draw.pk) or 0).quantize(MILLI)
             assert open_ml >= 0, f"draw {draw.pk} over-accounted by {-open_ml} mL"
             assert services.draw_unaccounted_ml(draw) == open_ml
+            is_open = open_ml > UNACCOUNTED_NOISE_ML and draw.pk not in reversed_draws
+            assert (draw.pk in kept_open) == is_open, (draw.pk, open_ml, kept_open)
         report = services.ledger_verify()
         assert report.ok, report
 
