@@ -117,6 +117,9 @@ def _pages() -> list[Page]:
         Page("director", "home", "/director/"),
         Page("director", "safety-alert worklist", "/alerts/"),
         Page("director", "REMS forms worklist", "/rems/"),
+        Page("director", "REMS forms pending", "/rems/?status=pending"),
+        Page("director", "REMS forms overdue", "/rems/?status=overdue"),
+        Page("director", "REMS forms submitted", "/rems/?status=submitted"),
         Page("director", "outcomes (all locations)", "/outcomes/"),
         Page("director", "outcomes: measurement gaps", "/outcomes/gaps/"),
         Page("director", "register dashboard", "/register/"),
@@ -203,6 +206,11 @@ def main() -> int:
     parser.add_argument(
         "--explain", type=int, default=0, help="Print the plans of the N slowest queries."
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="Time only the pages whose name contains this text (e.g. --only REMS).",
+    )
     args = parser.parse_args()
     settings.ALLOWED_HOSTS = ["*"]
     sessions = TreatmentSession.objects.count()
@@ -216,11 +224,13 @@ def main() -> int:
     with override_settings(ROOT_URLCONF=_floor_urlconf()):
         clients: dict[str, Client] = {}
         for page in _pages():
-            if page.username not in clients:
-                clients[page.username] = Client()
-                if page.username != "anyone":
-                    user = User.objects.get(username=page.username)
-                    clients[page.username].force_login(user)
+            if args.only.lower() not in page.what.lower():
+                continue
+            for username in (page.username, "director"):  # the floor's user is the director
+                if username not in clients:
+                    clients[username] = Client()
+                    if username != "anyone":
+                        clients[username].force_login(User.objects.get(username=username))
             client = clients[page.username]
             floor_client = clients["director"]
             status = client.get(page.url).status_code  # warm caches and templates
