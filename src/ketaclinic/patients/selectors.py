@@ -7,7 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
-from django.db.models import Model, Q, QuerySet, prefetch_related_objects
+from django.db.models import Model, Q, QuerySet, Value, prefetch_related_objects
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -94,13 +95,19 @@ def patient_search(
         return patients.filter(mrn__in=_mrns_for_digits(query.mrn))
     if query.birth_date is not None:
         return patients.filter(date_of_birth=query.birth_date)
+    if not query.name_words:
+        return patients.order_by("last_name_key", "first_name_key", "id")
     for word in query.name_words:
         patients = patients.filter(
             _range_prefix("last_name_key", word)
             | _range_prefix("first_name_key", word)
             | _range_prefix("preferred_name_key", word)
         )
-    return patients.order_by("last_name_key", "first_name_key", "id")
+    # Sorted by an expression no index serves, so that the database reads the matches
+    # through the three name indexes and sorts them, rather than walking the whole name
+    # index in order and filtering: PostgreSQL chose the walk at 100,000 patients and read
+    # 79,000 of them for a prefix late in the alphabet (70 ms, against 11 ms).
+    return patients.order_by(Coalesce("last_name_key", Value("")), "first_name_key", "id")
 
 
 def patient_chart(patient: Patient) -> dict[str, object]:
