@@ -66,7 +66,12 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["sequence"]
-        indexes = [models.Index(fields=["patient_id", "-sequence"], name="audit_patient_seq")]
+        indexes = [
+            models.Index(fields=["patient_id", "-sequence"], name="audit_patient_seq"),
+            # A person's recent entries (a page that refreshes itself records a view once
+            # per interval): read by time, not by walking the whole log.
+            models.Index(fields=["actor", "occurred_at"], name="audit_actor_time"),
+        ]
         verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:

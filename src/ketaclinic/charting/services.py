@@ -1215,7 +1215,11 @@ def audit_session_views(
                 object_id__in=[str(s.pk) for s in sessions],
                 occurred_at__gte=timezone.now() - repeat_after,
                 detail__page=page,
-            ).values_list("object_id", flat=True)
+            )
+            # Unordered: ordered by sequence, SQLite walked the whole log to find them
+            # (audit_actor_time serves the lookup).
+            .order_by()
+            .values_list("object_id", flat=True)
         )
         sessions = [s for s in sessions if str(s.pk) not in seen]
     audit_record_events(
