@@ -538,3 +538,16 @@ class RemsFormOwed(models.Model):
 
     def __str__(self) -> str:
         return f"REMS form owed for session {self.session_id}"
+
+
+class SessionInChair(models.Model):
+    """A session checked in and not yet discharged, cancelled or stopped (ACTIVE_STATUSES):
+    kept by the database (charting/triggers.py, SESSIONS_IN_CHAIR), so the chair board
+    finds the sessions still open from an earlier day without reading the location's
+    past sessions. Written by the triggers only."""
+
+    session_id = models.BigIntegerField(primary_key=True)
+    location_id = models.BigIntegerField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"Session {self.session_id} in the chair"

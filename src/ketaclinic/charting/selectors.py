@@ -19,6 +19,7 @@ from ketaclinic.charting.models import (
     RemsFormOwed,
     RemsSubmission,
     SessionAlert,
+    SessionInChair,
     SessionScore,
     SessionStatus,
     TreatmentSession,
@@ -1051,7 +1052,15 @@ def board_sessions(location: Location, day: date) -> list[TreatmentSession]:
     start, end = day_bounds(location, day)
     return list(
         TreatmentSession.objects.filter(location=location)
-        .filter(Q(scheduled_at__gte=start, scheduled_at__lt=end) | Q(status__in=ACTIVE_STATUSES))
+        .filter(
+            Q(scheduled_at__gte=start, scheduled_at__lt=end)
+            # The open ones of earlier days through the table the database keeps of them:
+            # read by status, SQLite walked the location's past sessions.
+            | Q(
+                pk__in=SessionInChair.objects.filter(location_id=location.pk).values("session_id"),
+                status__in=ACTIVE_STATUSES,
+            )
+        )
         .select_related("patient", "course__protocol", "location", "planned_session")
         .annotate(
             last_vitals_at=Max(

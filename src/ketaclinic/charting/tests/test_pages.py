@@ -128,3 +128,29 @@ def test_the_boards_audit_lookup_reads_recent_entries_by_index(
             cursor.execute("EXPLAIN QUERY PLAN " + lookups[0])
             plan = " ".join(str(row) for row in cursor.fetchall())
         assert "audit_actor_time" in plan, plan
+
+
+@pytest.mark.django_db
+def test_a_session_left_open_stays_on_the_board_the_next_day(
+    clinic: dict[str, Any], iv_session: Any
+) -> None:
+    """A patient is never dropped off the board: a session still in the chair from an
+    earlier day is listed (through the table the database keeps of the sessions in the
+    chair), and leaves the list once it ends."""
+    import time_machine
+    from django.utils import timezone
+
+    from ketaclinic.charting import services
+    from ketaclinic.charting.models import SessionInChair
+
+    assert SessionInChair.objects.filter(session_id=iv_session.pk).exists()
+    marker = f'data-session="{iv_session.pk}"'
+    with time_machine.travel(timezone.now() + timedelta(days=1), tick=False):
+        client = Client()
+        client.force_login(clinic["nurse"])
+        assert marker in client.get("/board/rows/").content.decode()
+        services.session_stop_early(
+            actor=clinic["nurse"], session=iv_session, reason="the patient chose to leave"
+        )
+        assert not SessionInChair.objects.filter(session_id=iv_session.pk).exists()
+        assert marker not in client.get("/board/rows/").content.decode()

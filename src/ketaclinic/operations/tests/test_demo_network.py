@@ -14,9 +14,16 @@ from django.db.models import Count, Max, Min, Sum
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.audit.services import audit_verify_chain
-from ketaclinic.charting.models import RemsFormOwed, SessionScore, TreatmentSession, VitalSign
+from ketaclinic.charting.models import (
+    ACTIVE_STATUSES,
+    RemsFormOwed,
+    SessionInChair,
+    SessionScore,
+    TreatmentSession,
+    VitalSign,
+)
 from ketaclinic.charting.selectors import rems_sessions_owed
-from ketaclinic.charting.triggers import REMS_FORMS_OWED
+from ketaclinic.charting.triggers import REMS_FORMS_OWED, SESSIONS_IN_CHAIR
 from ketaclinic.operations.demo import MAX_LOCATIONS, seed_demo
 from ketaclinic.operations.demo_rows import instances_insert, rows_insert, rows_update
 from ketaclinic.organization.models import Location
@@ -76,10 +83,10 @@ def test_a_network_demo_has_the_sessions_asked_for_each_charted_and_booked() -> 
 
 
 def the_kept_tables_are_their_rules() -> None:
-    """The tables the database keeps for the worklists (register/triggers.py,
+    """The tables the database keeps for the worklists and the board (register/triggers.py,
     charting/triggers.py) hold what their rule finds from scratch, by the ORM and by the
-    kept table's own SELECT; and neither is empty (the demo has an open draw and forms
-    owed)."""
+    kept table's own SELECT; and none is empty (the demo has an open draw, forms owed and
+    sessions in the chair)."""
     owed = set(RemsFormOwed.objects.values_list("session_id", "location_id"))
     assert owed == set(
         rems_sessions_owed().filter(rems_submission__isnull=True).values_list("pk", "location_id")
@@ -99,8 +106,12 @@ def the_kept_tables_are_their_rules() -> None:
         if amount - Decimal(accounted.get(pk) or 0) > UNACCOUNTED_NOISE_ML
     }
     assert set(OpenDraw.objects.values_list("draw_id", "location_id")) == open_draws
-    assert owed and open_draws
-    for kept in (OPEN_DRAWS, REMS_FORMS_OWED):
+    in_chair = set(
+        TreatmentSession.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", "location_id")
+    )
+    assert set(SessionInChair.objects.values_list("session_id", "location_id")) == in_chair
+    assert owed and open_draws and in_chair
+    for kept in (OPEN_DRAWS, REMS_FORMS_OWED, SESSIONS_IN_CHAIR):
         with connection.cursor() as cursor:
             cursor.execute(kept.select.format(keys=kept.all_keys))
             from_scratch = set(cursor.fetchall())
