@@ -141,25 +141,23 @@ class KeptTable:
             f"INSERT INTO {self.table} {self.select.format(keys=keys)};"
         )
 
-    def _triggers(self) -> list[tuple[str, str, str]]:
-        """(name, watched table, event) of every trigger."""
+    def _triggers(self) -> list[tuple[str, str, str, str]]:
+        """(name, watched table, event, SELECT of the keys touched) of every trigger."""
         return [
-            (f"{self.table}_{source.short}_{event.lower()}", source.table, event)
+            (
+                f"{self.table}_{source.short}_{event.lower()}",
+                source.table,
+                event,
+                " UNION ".join(source.keys.format(row=row) for row in ROW_EVENTS[event]),
+            )
             for source in self.watched
             for event in source.events
         ]
 
-    def _keys(self, name: str) -> str:
-        for source in self.watched:
-            for event in source.events:
-                if name == f"{self.table}_{source.short}_{event.lower()}":
-                    return " UNION ".join(source.keys.format(row=r) for r in ROW_EVENTS[event])
-        raise KeyError(name)
-
     def create_statements(self, vendor: str) -> list[str]:
         statements = []
-        for name, table, event in self._triggers():
-            body = self._body(self._keys(name))
+        for name, table, event, keys in self._triggers():
+            body = self._body(keys)
             if vendor == "sqlite":
                 statements.append(
                     f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} "
@@ -177,7 +175,7 @@ class KeptTable:
 
     def drop_statements(self, vendor: str) -> list[str]:
         statements = []
-        for name, table, _event in self._triggers():
+        for name, table, _event, _keys in self._triggers():
             if vendor == "sqlite":
                 statements.append(f"DROP TRIGGER IF EXISTS {name}")
             elif vendor == "postgresql":
@@ -206,4 +204,4 @@ class KeptTable:
         present: set[str] = set()
         for table in {source.table for source in self.watched}:
             present |= triggers_on(connection, table)
-        return [name for name, _table, _event in self._triggers() if name not in present]
+        return [name for name, *_ in self._triggers() if name not in present]
