@@ -216,6 +216,30 @@ class Chair:
         return f"/patients/{self.patient_id}/sessions/{self.session_id}/"
 
 
+def _open_today(protocol: Any, director: Any, locations: list[Any]) -> Any:
+    """The protocol, or, when it plans no session on today's weekday at some location (the
+    packaged protocols plan Monday to Friday), a new version of it planning every day, so
+    that the load runs at the weekend too: the sessions are checked in today."""
+    from django.utils import timezone
+
+    from ketaclinic.treatment.services import protocol_version_create
+
+    phases = protocol.data["schedule"]["phases"]
+    allowed = set(phases[0].get("allowed_weekdays", range(5)))
+    if all(timezone.localdate(timezone=loc.tz).weekday() in allowed for loc in locations):
+        return protocol
+    schedule = {
+        **protocol.data["schedule"],
+        "phases": [{**phase, "allowed_weekdays": list(range(7))} for phase in phases],
+    }
+    return protocol_version_create(
+        actor=director,
+        key=protocol.key,
+        data={**protocol.data, "schedule": schedule},
+        change_note="Sessions every day of the week, for a load test run at the weekend.",
+    )
+
+
 def _prepare(nurses: int, password: str, run_id: str) -> list[Chair]:
     """One nurse and one IV session dosing now per client, spread over the active locations,
     through the services a clinic's staff use (each write audited as in production)."""
@@ -264,6 +288,7 @@ def _prepare(nurses: int, password: str, run_id: str) -> list[Chair]:
     document = current_consent_document() or eligibility.consent_document_publish(
         actor=director, title="Consent to ketamine treatment", body="Benchmark consent."
     )
+    protocol = _open_today(protocol, director, locations)
     chairs = []
     for index in range(nurses):
         location = locations[index % len(locations)]
