@@ -222,20 +222,19 @@ def _open_today(protocol: Any, director: Any, locations: list[Any]) -> Any:
     that the load runs at the weekend too: the sessions are checked in today."""
     from django.utils import timezone
 
+    from ketaclinic.clinical.schedule import first_phase_plans_on, schedule_every_weekday
     from ketaclinic.treatment.services import protocol_version_create
 
-    phases = protocol.data["schedule"]["phases"]
-    allowed = set(phases[0].get("allowed_weekdays", range(5)))
-    if all(timezone.localdate(timezone=loc.tz).weekday() in allowed for loc in locations):
+    schedule = protocol.data["schedule"]
+    if all(
+        first_phase_plans_on(schedule, timezone.localdate(timezone=loc.tz).weekday())
+        for loc in locations
+    ):
         return protocol
-    schedule = {
-        **protocol.data["schedule"],
-        "phases": [{**phase, "allowed_weekdays": list(range(7))} for phase in phases],
-    }
     return protocol_version_create(
         actor=director,
         key=protocol.key,
-        data={**protocol.data, "schedule": schedule},
+        data={**protocol.data, "schedule": schedule_every_weekday(schedule)},
         change_note="Sessions every day of the week, for a load test run at the weekend.",
     )
 

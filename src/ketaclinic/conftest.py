@@ -276,16 +276,13 @@ def open_on_the_day(protocol: Any, day: date) -> Any:
     instead of failing at the weekend. The test clinic's copy is changed in place, so
     version numbers stay what the tests expect. The weekday rules themselves are tested on
     dates written out (clinical/tests/test_schedule.py and the booking tests)."""
-    phases = protocol.data["schedule"]["phases"]
-    if day.weekday() in phases[0].get("allowed_weekdays", range(5)):
+    from ketaclinic.clinical.schedule import first_phase_plans_on, schedule_every_weekday
+
+    schedule = protocol.data["schedule"]
+    if first_phase_plans_on(schedule, day.weekday()):
         return protocol
-    every_day = list(range(7))
-    schedule = {
-        **protocol.data["schedule"],
-        "phases": [{**phase, "allowed_weekdays": every_day} for phase in phases],
-    }
     type(protocol).objects.filter(pk=protocol.pk).update(
-        data={**protocol.data, "schedule": schedule}
+        data={**protocol.data, "schedule": schedule_every_weekday(schedule)}
     )
     protocol.refresh_from_db()
     return protocol

@@ -24,6 +24,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 __all__ = ["ScheduleError", "ScheduleRules", "local_to_utc", "plan_session_starts"]
 
 
+# A phase without `allowed_weekdays` plans Monday to Friday (Monday = 0 ... Sunday = 6).
+WORKING_WEEKDAYS = (0, 1, 2, 3, 4)
+
+
+def first_phase_plans_on(schedule: Mapping[str, Any], weekday: int) -> bool:
+    """Whether a protocol's `schedule` lets a course start on `weekday`."""
+    return weekday in schedule["phases"][0].get("allowed_weekdays", WORKING_WEEKDAYS)
+
+
+def schedule_every_weekday(schedule: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a protocol's `schedule` whose phases plan on every day of the week, as a
+    clinic open at weekends would set it."""
+    return {
+        **schedule,
+        "phases": [{**phase, "allowed_weekdays": list(range(7))} for phase in schedule["phases"]],
+    }
+
+
 class ScheduleError(ValueError):
     """Sessions cannot be planned as asked; the message says why."""
 
@@ -40,7 +58,7 @@ class ScheduleRules:
     max_per_week: int
     no_consecutive_days: bool
     min_days_between: int = 1
-    allowed_weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+    allowed_weekdays: tuple[int, ...] = WORKING_WEEKDAYS
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -80,7 +98,7 @@ class ScheduleRules:
             max_per_week=phase["max_per_week"],
             no_consecutive_days=phase["no_consecutive_days"],
             min_days_between=phase.get("min_days_between", 1),
-            allowed_weekdays=tuple(phase.get("allowed_weekdays", (0, 1, 2, 3, 4))),
+            allowed_weekdays=tuple(phase.get("allowed_weekdays", WORKING_WEEKDAYS)),
         )
 
 

@@ -52,7 +52,6 @@ ZERO = Decimal("0")
 MILLI = Decimal("0.001")
 # Half the smallest amount the register stores: differences below it are rounding noise
 # from databases (SQLite) that add decimals as floating point.
-NOISE = UNACCOUNTED_NOISE_ML
 BIENNIAL_YEARS = 2
 EXPIRY_DAYS_DEFAULT = 90
 
@@ -345,7 +344,7 @@ def unaccounted_draws(location: Location) -> QuerySet[LedgerEntry]:
             )
         )
         .annotate(unaccounted_ml=F("amount_ml") - F("accounted_ml"))
-        .filter(unaccounted_ml__gt=NOISE)
+        .filter(unaccounted_ml__gt=UNACCOUNTED_NOISE_ML)
         .select_related("container__product", "patient", "session")
         .order_by("occurred_at", "sequence")
     )

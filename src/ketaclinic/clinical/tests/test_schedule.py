@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ketaclinic.clinical.schedule import ScheduleError, ScheduleRules, plan_session_starts
+from ketaclinic.clinical.schedule import (
+    ScheduleError,
+    ScheduleRules,
+    first_phase_plans_on,
+    plan_session_starts,
+    schedule_every_weekday,
+)
 from ketaclinic.protocols.loader import load_protocol
 
 IV_INDUCTION = ScheduleRules(sessions=6, max_per_week=3, no_consecutive_days=True)
@@ -304,3 +310,16 @@ def test_twice_weekly_means_any_seven_days_not_a_calendar_week() -> None:
     for index, day in enumerate(days):
         assert sum(1 for other in days if 0 <= (day - other).days < 7) <= 2, days[: index + 1]
     assert days[:3] == [date(2026, 1, 7), date(2026, 1, 9), date(2026, 1, 14)]
+
+
+def test_a_schedule_opened_to_every_weekday_keeps_its_other_rules() -> None:
+    schedule = load_protocol("iv-ketamine-standard")["schedule"]
+    assert first_phase_plans_on(schedule, 0) and not first_phase_plans_on(schedule, 6)
+    opened = schedule_every_weekday(schedule)
+    assert all(first_phase_plans_on(opened, day) for day in range(7))
+    assert [{**p, "allowed_weekdays": None} for p in opened["phases"]] == [
+        {**p, "allowed_weekdays": None} for p in schedule["phases"]
+    ]
+    assert schedule["phases"][0]["allowed_weekdays"] == [0, 1, 2, 3, 4]  # not changed
+    # A phase that names no weekdays plans Monday to Friday.
+    assert not first_phase_plans_on({"phases": [{}]}, 5)
