@@ -12,6 +12,7 @@ ROLE_COLUMNS = [
     Role.PRESCRIBER,
     Role.MEDICAL_DIRECTOR,
     Role.ADMIN,
+    Role.THERAPIST,
     Role.PATIENT,
 ]
 

@@ -176,11 +176,19 @@ def make_patient(db: None) -> Callable[..., Any]:
 @pytest.fixture
 def clinic(make_location: Any, make_user: Any, make_patient: Any) -> dict[str, Any]:
     """Two locations, staff of each role at the first, a nurse at the second, and one
-    patient (with a portal account) at each location."""
+    patient (with a portal account) at each location; the therapist cares for the first."""
+    from ketaclinic.patients.models import CareTeamAssignment
+
     slc = make_location("SLC", "UT")
     boise = make_location("Boise", "ID", "America/Boise")
     patient_slc = make_patient(slc, "Ada", "Lovelace")
     patient_boise = make_patient(boise, "Grace", "Hopper")
+    director = make_user(Role.MEDICAL_DIRECTOR)
+    therapist = make_user(Role.THERAPIST, [slc])
+    # The therapist cares for the SLC patient only (patients.selectors.patient_scope).
+    CareTeamAssignment.objects.create(
+        patient=patient_slc, clinician=therapist, assigned_by=director
+    )
     return {
         "slc": slc,
         "boise": boise,
@@ -189,7 +197,8 @@ def clinic(make_location: Any, make_user: Any, make_patient: Any) -> dict[str, A
         "coordinator": make_user(Role.COORDINATOR, [slc]),
         "nurse": make_user(Role.NURSE, [slc]),
         "prescriber": make_user(Role.PRESCRIBER, [slc]),
-        "director": make_user(Role.MEDICAL_DIRECTOR),
+        "director": director,
+        "therapist": therapist,
         "admin": make_user(Role.ADMIN),
         "nurse_boise": make_user(Role.NURSE, [boise]),
         "patient_user": make_user(Role.PATIENT, patient=patient_slc),

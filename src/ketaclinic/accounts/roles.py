@@ -15,6 +15,7 @@ class Role(StrEnum):
     PRESCRIBER = "prescriber"
     MEDICAL_DIRECTOR = "medical_director"
     ADMIN = "admin"
+    THERAPIST = "therapist"
     PATIENT = "patient"
 
     @property
@@ -28,6 +29,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.PRESCRIBER: "Prescriber",
     Role.MEDICAL_DIRECTOR: "Medical director",
     Role.ADMIN: "Administrator",
+    Role.THERAPIST: "Therapist",
     Role.PATIENT: "Patient",
 }
 
@@ -36,6 +38,10 @@ STAFF_ROLES = frozenset(r for r in Role if r is not Role.PATIENT)
 ALL_LOCATION_ROLES = frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN})
 
 CLINICAL = frozenset({Role.NURSE, Role.PRESCRIBER, Role.MEDICAL_DIRECTOR})
+# These roles see only the patients assigned to them (their care team), at their locations.
+CARE_TEAM_ROLES = frozenset({Role.THERAPIST})
+# Everyone who cares for patients, in the chair or in therapy.
+CARING = frozenset(CLINICAL | {Role.THERAPIST})
 
 # capability -> (description for docs/roles.md, roles that hold it)
 CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
@@ -181,7 +187,7 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
     ),
     "scheduling.book": (
         "Book, reschedule and cancel appointments, book a course's sessions, record no-shows",
-        frozenset(CLINICAL | {Role.COORDINATOR}),
+        frozenset(CARING | {Role.COORDINATOR}),
     ),
     "scheduling.requests": (
         "Work the appointment-request queue: contact, convert to a patient, decline",
@@ -193,11 +199,59 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
     ),
     "scheduling.calendar_feed": (
         "Subscribe to their own appointments in a calendar app (private ICS address)",
-        frozenset(CLINICAL),
+        frozenset(CARING),
     ),
     "portal.appointments": (
         "See their own upcoming appointments and ask to change one",
         frozenset({Role.PATIENT}),
+    ),
+    "therapy.write_notes": (
+        "Write, sign and amend therapy notes (preparation, in-session support, integration)",
+        frozenset({Role.THERAPIST}),
+    ),
+    "therapy.view_notes": (
+        "Read the therapy notes of a patient's preparation, support and integration sessions",
+        frozenset({Role.THERAPIST, Role.PRESCRIBER, Role.MEDICAL_DIRECTOR}),
+    ),
+    "therapy.psychotherapy_notes": (
+        "Write and read psychotherapy notes, kept apart from the chart (their author only)",
+        frozenset({Role.THERAPIST}),
+    ),
+    "care_team.assign": (
+        "Assign a therapist to a patient, or end the assignment",
+        frozenset(CLINICAL | {Role.COORDINATOR}),
+    ),
+    "referrals.view": (
+        "See the referral resources of their locations and their patients' referrals",
+        frozenset(STAFF_ROLES),
+    ),
+    "referrals.manage": (
+        "Refer a patient (to whom, why, how urgently) and track the referral to its close",
+        frozenset(CARING | {Role.COORDINATOR}),
+    ),
+    "referrals.configure": (
+        "Keep the location's directory of referral resources and crisis lines",
+        frozenset({Role.COORDINATOR, Role.MEDICAL_DIRECTOR, Role.ADMIN}),
+    ),
+    "billing.view": (
+        "See fees, estimates, payment plans, payments, balances and superbills",
+        frozenset({Role.COORDINATOR, Role.MEDICAL_DIRECTOR, Role.ADMIN}),
+    ),
+    "billing.manage": (
+        "Prepare estimates and payment plans, record payments, print superbills",
+        frozenset({Role.COORDINATOR, Role.MEDICAL_DIRECTOR}),
+    ),
+    "billing.adjust": (
+        "Record refunds and write-offs",
+        frozenset({Role.MEDICAL_DIRECTOR}),
+    ),
+    "billing.configure": (
+        "Set the location's fee schedule (services, codes, amounts)",
+        frozenset({Role.MEDICAL_DIRECTOR, Role.ADMIN}),
+    ),
+    "billing.prior_auth": (
+        "Prepare and track prior authorizations with a payer",
+        frozenset({Role.COORDINATOR, Role.PRESCRIBER, Role.MEDICAL_DIRECTOR}),
     ),
     "outcomes.view": (
         "See outcomes (response, remission, durability) of their locations, and export them",

@@ -21,12 +21,15 @@ from ketaclinic.accounts.services import user_create
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.search import name_key
+from ketaclinic.operations.demo_billing import seed_billing
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
 from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, seed_measures
 from ketaclinic.operations.demo_outcomes import Network, seed_outcomes
+from ketaclinic.operations.demo_referrals import seed_referrals
 from ketaclinic.operations.demo_register import seed_register
 from ketaclinic.operations.demo_scheduling import seed_scheduling
 from ketaclinic.operations.demo_sessions import seed_sessions, sign_demo_notes
+from ketaclinic.operations.demo_therapy import seed_therapy
 from ketaclinic.operations.demo_treatment import seed_treatment
 from ketaclinic.operations.maintenance import database_analyze
 from ketaclinic.organization.models import Location, Organization
@@ -127,6 +130,7 @@ STAFF = [
     ("coordinator.portland", Role.COORDINATOR, "Jordan", "Blake", "", ["Portland"]),
     ("nurse.portland", Role.NURSE, "Aisha", "Bello", "RN", ["Portland"]),
     ("prescriber.portland", Role.PRESCRIBER, "Marcus", "Lind", "PMHNP", ["Portland"]),
+    ("therapist", Role.THERAPIST, "Nadia", "Hollis", "LCSW", ["SLC"]),
 ]  # fmt: skip
 
 FIRST_NAMES = {
@@ -612,6 +616,10 @@ def seed_demo(
     )
     seed_register(now=now, progress=register_progress)
     sign_demo_notes(pending_notes)
+    # Therapy, referrals and fees follow the treatment stories they are about.
+    seed_therapy(now=now)
+    seed_referrals(now=now)
+    seed_billing(now=now)
     audit_record(
         actor=None,
         action=AuditAction.SEED,
@@ -628,5 +636,6 @@ DEMO_ACCOUNTS = [
     ("prescriber", "Prescriber, Salt Lake City and Boise: eligibility and dosing"),
     ("director", "Medical director: all locations, audit, DEA and REMS"),
     ("admin", "Administrator: accounts and lockouts"),
+    ("therapist", "Therapist, Salt Lake City: preparation and integration of assigned patients"),
     ("patient", "Patient portal: one patient's own record"),
 ]

@@ -373,3 +373,34 @@ class PatientImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.get_status_display()})"
+
+
+class CareTeamAssignment(models.Model):
+    """A clinician assigned to a patient: a therapist sees only the patients assigned to
+    them (patients.selectors.patient_scope). Ended, never deleted, so who cared for whom
+    stays on record."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="care_team")
+    clinician = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="care_team_assignments"
+    )
+    assigned_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    assigned_at = models.DateTimeField(default=timezone.now)
+    ended_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-assigned_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "clinician"],
+                condition=models.Q(ended_at__isnull=True),
+                name="care_team_one_open_assignment",
+            )
+        ]
+        indexes = [models.Index(fields=["clinician", "ended_at"], name="care_team_clinician")]
+
+    def __str__(self) -> str:
+        return f"{self.clinician_id} cares for {self.patient_id}"

@@ -12,9 +12,15 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from ketaclinic.accounts.roles import CARE_TEAM_ROLES
 from ketaclinic.clinical.codes import MRN_DIGITS, format_mrn
 from ketaclinic.clinical.search import parse_patient_query
-from ketaclinic.patients.models import NO_KNOWN_DRUG_ALLERGY_SNOMED_CT, Allergy, Patient
+from ketaclinic.patients.models import (
+    NO_KNOWN_DRUG_ALLERGY_SNOMED_CT,
+    Allergy,
+    CareTeamAssignment,
+    Patient,
+)
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
@@ -26,7 +32,8 @@ def patient_scope(user: User, *, via: str = "") -> Q:
     """Which patients a user may see, as a condition on Patient (via="") or on records that
     point to a patient (via="patient").
 
-    Staff see their locations' patients (directors and admins: all, with no condition, so
+    Staff see their locations' patients (therapists: only those assigned to them; directors
+    and admins: all, with no condition, so
     lists never drag the whole patient table into a subquery); a patient user sees only
     their own record; anyone else sees nothing.
     """
@@ -40,6 +47,16 @@ def patient_scope(user: User, *, via: str = "") -> Q:
         return Q(**{f"{via}_id" if via else "pk": user.patient_id})
     if user.sees_all_locations:
         return Q()
+    if user.role in CARE_TEAM_ROLES:
+        # A therapist: only the patients assigned to them, and only at their locations.
+        location_ids = list(user.locations.values_list("pk", flat=True))
+        assigned = CareTeamAssignment.objects.filter(clinician=user, ended_at__isnull=True)
+        return Q(
+            **{
+                f"{prefix}primary_location_id__in": location_ids,
+                f"{prefix}pk__in": assigned.values("patient_id"),
+            }
+        )
     if user.is_clinic_staff:
         # Resolve the ids first: an equality on one location lets the database walk the
         # (location, name) index in order instead of sorting every matching row.

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from ketaclinic.accounts.roles import CARE_TEAM_ROLES
 from ketaclinic.accounts.selectors import locations_for
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_events
@@ -20,6 +21,7 @@ from ketaclinic.patients.models import (
     NO_KNOWN_DRUG_ALLERGY_SNOMED_CT,
     Allergy,
     BodyMeasurement,
+    CareTeamAssignment,
     Diagnosis,
     Medication,
     MrnSequence,
@@ -478,3 +480,55 @@ def patients_import_discard(*, actor: User, import_id: int) -> PatientImport:
             detail={"discarded": True},
         )
     return staged
+
+
+def care_team_assign(*, actor: User, patient: Patient, clinician: User) -> CareTeamAssignment:
+    """Assign a therapist to a patient of one of the therapist's locations."""
+    require_patient_access(actor, patient, "care_team.assign")
+    if clinician.role not in CARE_TEAM_ROLES or not clinician.is_active:
+        raise ValidationError("Only an active therapist's account can be assigned.")
+    if not clinician.locations.filter(pk=patient.primary_location_id).exists():
+        raise ValidationError(
+            f"{clinician.display_name} does not work at {patient.primary_location}."
+        )
+    with transaction.atomic():
+        open_assignment = (
+            CareTeamAssignment.objects.select_for_update()
+            .filter(patient=patient, clinician=clinician, ended_at__isnull=True)
+            .first()
+        )
+        if open_assignment is not None:
+            raise ValidationError(f"{clinician.display_name} is already on the care team.")
+        assignment = CareTeamAssignment.objects.create(
+            patient=patient, clinician=clinician, assigned_by=actor
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.CREATE,
+            patient_id=patient.pk,
+            object_type="care_team_assignment",
+            object_id=assignment.pk,
+            detail={"clinician_id": clinician.pk},
+        )
+    return assignment
+
+
+def care_team_end(*, actor: User, assignment: CareTeamAssignment) -> CareTeamAssignment:
+    """End an assignment: the therapist no longer sees the patient. The row stays."""
+    require_patient_access(actor, assignment.patient, "care_team.assign")
+    with transaction.atomic():
+        assignment = CareTeamAssignment.objects.select_for_update().get(pk=assignment.pk)
+        if assignment.ended_at is not None:
+            raise ValidationError("This assignment has already ended.")
+        assignment.ended_at = timezone.now()
+        assignment.ended_by = actor
+        assignment.save(update_fields=["ended_at", "ended_by"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            patient_id=assignment.patient_id,
+            object_type="care_team_assignment",
+            object_id=assignment.pk,
+            detail={"ended": True, "clinician_id": assignment.clinician_id},
+        )
+    return assignment

@@ -24,6 +24,7 @@ from ketaclinic.measures.selectors import open_self_reports
 from ketaclinic.organization.selectors import crisis_line
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.selectors import patient_chart, patient_get_for_user
+from ketaclinic.plugins import render_page_panels
 from ketaclinic.portal.selectors import last_treatment, own_appointment, upcoming_appointments
 from ketaclinic.scheduling.changes.selectors import open_change_request_of
 from ketaclinic.scheduling.changes.services import MESSAGE_CHARS, change_request_submit
@@ -60,6 +61,13 @@ def home(request: HttpRequest) -> HttpResponse:
     appointments = (
         upcoming_appointments(request.user, now) if request.user.can("portal.appointments") else []
     )
+    # Sections other apps add to the portal (referrals, estimates, therapy visits), each
+    # naming what it shows so this one audit entry records it.
+    panels = list(render_page_panels("portal_home", request, patient=patient))
+    shown: dict[str, list[int]] = {}
+    for _panel, content in panels:
+        for kind, ids in content.shown.items():
+            shown[kind] = sorted(set(shown.get(kind, [])) | ids)
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,
@@ -69,6 +77,7 @@ def home(request: HttpRequest) -> HttpResponse:
         detail={
             "page": "portal_home",
             "appointment_ids": [item["appointment"].pk for item in appointments],
+            **shown,
         },
     )
     chart = patient_chart(patient)
@@ -85,6 +94,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "appointments": appointments,
             "show_appointments": request.user.can("portal.appointments"),
             "after_treatment": _after_treatment(patient),
+            "panels": panels,
         },
     )
 

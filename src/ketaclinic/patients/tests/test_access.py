@@ -177,7 +177,9 @@ def test_the_walk_finds_the_patient_pages() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("intruder", ["coordinator", "nurse", "prescriber", "patient_user"])
+@pytest.mark.parametrize(
+    "intruder", ["coordinator", "nurse", "prescriber", "therapist", "patient_user"]
+)
 def test_no_patient_url_opens_another_locations_or_persons_patient(
     client: Client, clinic: dict[str, Any], intruder: str
 ) -> None:
