@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts.models import SignInFailure, User
-from ketaclinic.accounts.roles import Role
+from ketaclinic.accounts.roles import ALL_LOCATION_ROLES, Role
 from ketaclinic.accounts.selectors import ADDRESS_WINDOW
 from ketaclinic.audit.context import address_network
 from ketaclinic.audit.models import AuditAction, AuditEntry
@@ -49,7 +49,7 @@ def user_create(
         raise ValidationError("A patient account needs the patient it belongs to.")
     if role is not Role.PATIENT and patient is not None:
         raise ValidationError("Only a patient account is linked to a patient.")
-    if role in {Role.COORDINATOR, Role.NURSE, Role.PRESCRIBER} and not locations:
+    if role not in ALL_LOCATION_ROLES and role is not Role.PATIENT and not locations:
         raise ValidationError(f"A {role.label.lower()} must be assigned to at least one location.")
     user = User(
         username=username,

@@ -11,4 +11,5 @@ urlpatterns = [
     path("prescriber/", views.home_prescriber, name="home_prescriber"),
     path("director/", views.home_director, name="home_director"),
     path("administration/", views.home_admin, name="home_admin"),
+    path("therapist/", views.home_therapist, name="home_therapist"),
 ]

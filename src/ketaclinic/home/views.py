@@ -22,6 +22,7 @@ ROLE_HOME_URLS = {
     Role.PRESCRIBER: "home:home_prescriber",
     Role.MEDICAL_DIRECTOR: "home:home_director",
     Role.ADMIN: "home:home_admin",
+    Role.THERAPIST: "home:home_therapist",
     Role.PATIENT: "portal:home",
 }
 
@@ -54,6 +55,11 @@ ROLE_PAGES = {
         "Medical director", "All locations · who has seen what is on the record."
     ),
     Role.ADMIN: RolePage("Administration", "Accounts, lockouts and the audit trail."),
+    Role.THERAPIST: RolePage(
+        "Therapy",
+        "{display_name} · {locations} · the patients on your care team",
+        (("patients:list", "My patients", False),),
+    ),
 }
 
 
@@ -137,3 +143,8 @@ def home_director(request: HttpRequest) -> HttpResponse:
 @login_required
 def home_admin(request: HttpRequest) -> HttpResponse:
     return _staff_home(request, Role.ADMIN)
+
+
+@login_required
+def home_therapist(request: HttpRequest) -> HttpResponse:
+    return _staff_home(request, Role.THERAPIST)

@@ -24,7 +24,8 @@ def _login(client: Client, username: str, password: str = PASSWORD) -> Any:
 @pytest.mark.parametrize(
     ("role", "home"),
     [("coordinator", "/coordinator/"), ("nurse", "/nurse/"), ("prescriber", "/prescriber/"),
-     ("director", "/director/"), ("admin", "/administration/"), ("patient_user", "/portal/")],
+     ("director", "/director/"), ("admin", "/administration/"), ("therapist", "/therapist/"),
+     ("patient_user", "/portal/")],
 )  # fmt: skip
 def test_each_role_lands_on_its_home(
     client: Client, clinic: dict[str, Any], role: str, home: str

@@ -33,6 +33,7 @@ def test_demo_clinic_is_realistic_and_deterministic() -> None:
         "prescriber",
         "medical_director",
         "admin",
+        "therapist",
         "patient",
     }
     assert Patient.objects.count() == 30
