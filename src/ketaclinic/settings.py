@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "ketaclinic.therapy",
     "ketaclinic.referrals",
     "ketaclinic.billing",
+    "ketaclinic.coverage",
     "ketaclinic.audit",
     "ketaclinic.portal",
     "ketaclinic.home",

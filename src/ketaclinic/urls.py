@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("ketaclinic.therapy.urls")),
     path("", include("ketaclinic.referrals.urls")),
     path("", include("ketaclinic.billing.urls")),
+    path("", include("ketaclinic.coverage.urls")),
     path("api/", api.urls),
     path("", include("ketaclinic.fhir.urls")),
     path("healthz", healthz, name="healthz"),

@@ -23,6 +23,7 @@ from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.search import name_key
 from ketaclinic.operations.demo_billing import seed_billing
 from ketaclinic.operations.demo_constants import DEMO_PASSWORD
+from ketaclinic.operations.demo_coverage import seed_coverage
 from ketaclinic.operations.demo_measures import MEASURED_PATIENTS, seed_measures
 from ketaclinic.operations.demo_outcomes import Network, seed_outcomes
 from ketaclinic.operations.demo_referrals import seed_referrals
@@ -620,6 +621,7 @@ def seed_demo(
     seed_therapy(now=now)
     seed_referrals(now=now)
     seed_billing(now=now)
+    seed_coverage(now=now)
     audit_record(
         actor=None,
         action=AuditAction.SEED,

@@ -24,6 +24,7 @@ from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_eve
 from ketaclinic.organization.models import Location
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
+from ketaclinic.plugins import render_page_panels
 from ketaclinic.scheduling import services
 from ketaclinic.scheduling.calendar import feed
 from ketaclinic.scheduling.calendar.forms import (
@@ -478,6 +479,12 @@ def course_book(request: HttpRequest, patient: Patient, course_id: int) -> HttpR
         "sessions": sessions,
         "to_book": list(course_sessions_to_book(course, now)),
         "tab": "treatment",
+        # What other apps say about booking this course (coverage: an approval's end).
+        "panels": list(
+            render_page_panels(
+                "course_booking", request, patient=patient, course=course, sessions=sessions
+            )
+        ),
     }
     return render(request, "scheduling/booking_course.html", context)
 
