@@ -68,7 +68,7 @@ def test_a_complete_chart_meets_every_item_but_the_attested_one() -> None:
                 )
             },
             "failed_trials",
-        ),  # fmt: skip
+        ),
         # Six weeks is short of the eight-week adequate trial of the default policy.
         (
             {
@@ -78,7 +78,7 @@ def test_a_complete_chart_meets_every_item_but_the_attested_one() -> None:
                 )
             },
             "failed_trials",
-        ),  # fmt: skip
+        ),
         ({"latest_scores": {}}, "recent_score"),
         ({"latest_scores": {"phq9": (date(2027, 2, 11), 19)}}, "recent_score"),
         ({"rems_enrolled_on": None}, "rems"),
