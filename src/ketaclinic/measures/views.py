@@ -40,6 +40,7 @@ from ketaclinic.measures.selectors import (
 from ketaclinic.organization.selectors import crisis_line
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
+from ketaclinic.plugins import render_page_panels
 
 
 @patient_page("measures.view_scores", "scores")
@@ -250,6 +251,10 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
             "instrument": instrument,
             "items": items,
             "escalated": alert.acknowledged_at is None and alert.raised_at < escalation_cutoff(),
+            # Other apps' panels for this page (referrals: acknowledge and refer in one step).
+            "panels": list(
+                render_page_panels("safety_alert", request, patient=alert.patient, alert=alert)
+            ),
         },
     )
 
