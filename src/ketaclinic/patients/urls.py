@@ -18,4 +18,5 @@ urlpatterns = [
     path("<int:patient_id>/edit/", views.patient_edit, name="edit"),
     path("<int:patient_id>/add/<slug:kind>/", views.history_add, name="add"),
     path("<int:patient_id>/allergies/nkda/", views.nkda_verify, name="nkda_verify"),
+    path("<int:patient_id>/care-team/", views.care_team, name="care_team"),
 ]

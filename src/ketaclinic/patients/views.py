@@ -19,6 +19,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.decorators import capability_required
+from ketaclinic.accounts.models import User
+from ketaclinic.accounts.roles import CARE_TEAM_ROLES
 from ketaclinic.accounts.selectors import chosen_location_id
 from ketaclinic.audit.models import AuditAction, AuditEntry
 from ketaclinic.audit.selectors import patient_access_history
@@ -34,7 +36,7 @@ from ketaclinic.patients.forms import (
     SubstanceUseForm,
 )
 from ketaclinic.patients.importing import COLUMNS, PAGE_MAX_ROWS, ImportCheck, decode
-from ketaclinic.patients.models import Patient, PatientImport
+from ketaclinic.patients.models import CareTeamAssignment, Patient, PatientImport
 from ketaclinic.patients.selectors import patient_chart, patient_get_for_user, patient_search
 
 
@@ -212,13 +214,74 @@ def patient_import_discard(request: HttpRequest, import_id: int) -> HttpResponse
     return redirect("patients:import")
 
 
+def _care_team(user: Any, patient: Patient) -> dict[str, Any]:
+    """The chart's Care team card: the open assignments, and (for someone who assigns) the
+    active therapists of the patient's location not yet on it. Two queries."""
+    from_team = list(
+        CareTeamAssignment.objects.filter(patient=patient, ended_at__isnull=True)
+        .select_related("clinician")
+        .order_by("assigned_at", "pk")
+    )
+    candidates: list[Any] = []
+    if user.can("care_team.assign"):
+        on_team = [a.clinician_id for a in from_team]
+        candidates = list(
+            User.objects.filter(
+                role__in=[r.value for r in CARE_TEAM_ROLES],
+                is_active=True,
+                locations=patient.primary_location_id,
+            )
+            .exclude(pk__in=on_team)
+            .order_by("last_name", "first_name", "username")
+        )
+    return {"care_team": from_team, "care_team_candidates": candidates}
+
+
 @patient_page("patient.view_chart", "overview")
 def chart(request: HttpRequest, patient: Patient) -> HttpResponse:
     return render(
         request,
         "patients/chart_overview.html",
-        {"patient": patient, "tab": "overview", **patient_chart(patient)},
+        {
+            "patient": patient,
+            "tab": "overview",
+            **patient_chart(patient),
+            **_care_team(request.user, patient),
+        },
     )
+
+
+# The patient checks come first (as for nkda_verify): a GET is refused or sent to log in.
+@patient_page("care_team.assign", "care_team")
+@require_POST
+def care_team(request: HttpRequest, patient: Patient) -> HttpResponse:
+    """Assign a therapist to the patient (clinician=<id>) or end an assignment
+    (end=<assignment id>), through patients.services."""
+    end_id, clinician_id = request.POST.get("end", ""), request.POST.get("clinician", "")
+    try:
+        if end_id.isdigit():
+            assignment = CareTeamAssignment.objects.filter(
+                patient=patient, pk=int(end_id), ended_at__isnull=True
+            ).first()
+            if assignment is None:
+                raise ValidationError("That assignment is not open on this patient's care team.")
+            services.care_team_end(actor=request.user, assignment=assignment)
+            done = f"{assignment.clinician.display_name} is no longer on the care team."
+        else:
+            clinician = (
+                User.objects.filter(pk=int(clinician_id)).first()
+                if clinician_id.isdigit()
+                else None
+            )
+            if clinician is None:
+                raise ValidationError("Choose a therapist to assign.")
+            services.care_team_assign(actor=request.user, patient=patient, clinician=clinician)
+            done = f"{clinician.display_name} is on the care team."
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, done)
+    return redirect("patients:chart", patient_id=patient.pk)
 
 
 @patient_page("patient.view_chart", "history")

@@ -10,7 +10,7 @@ from datetime import date, datetime, time
 from django.db.models import Q, QuerySet
 
 from ketaclinic.accounts.models import User
-from ketaclinic.accounts.roles import CLINICAL
+from ketaclinic.accounts.roles import CARING
 from ketaclinic.clinical.booking import WeeklyHours
 from ketaclinic.organization.models import Location
 from ketaclinic.patients.selectors import patient_scope
@@ -71,9 +71,9 @@ def appointments_visible_to(user: User) -> QuerySet[Appointment]:
 
 
 def providers_at(location: Location) -> QuerySet[User]:
-    """Active clinical staff who may be booked at a location."""
+    """Active clinical staff and therapists who may be booked at a location."""
     return (
-        User.objects.filter(is_active=True, role__in=[r.value for r in CLINICAL])
+        User.objects.filter(is_active=True, role__in=[r.value for r in CARING])
         .filter(Q(locations=location) | Q(role__in=["medical_director"]))
         .distinct()
         .order_by("last_name", "first_name", "username")

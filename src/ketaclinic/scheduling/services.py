@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
-from ketaclinic.accounts.roles import CLINICAL
+from ketaclinic.accounts.roles import CARING
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.booking import (
@@ -179,7 +179,7 @@ def _validate_plan(actor: User, plan: _Plan) -> None:
     if kind.needs_provider and plan.provider is None:
         raise ValidationError(f"Choose a provider for the {kind.name.lower()}.")
     if plan.provider is not None:
-        if not plan.provider.is_active or plan.provider.role not in CLINICAL:
+        if not plan.provider.is_active or plan.provider.role not in CARING:
             raise ValidationError(f"{plan.provider.display_name} does not see patients.")
         if (
             not plan.provider.sees_all_locations

@@ -18,7 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
-from ketaclinic.accounts.roles import CLINICAL, Role
+from ketaclinic.accounts.roles import CARING, Role
 from ketaclinic.accounts.selectors import locations_for
 from ketaclinic.organization.models import Location
 from ketaclinic.patients.selectors import patient_scope
@@ -344,7 +344,7 @@ def calendar_provider(viewer: User, provider_id: int) -> User:
     """A provider the viewer may open: themselves, anyone for a director or an admin, else
     a clinician of one of the viewer's locations (directors work everywhere). 404 otherwise."""
     providers = User.objects.filter(
-        pk=provider_id, is_active=True, role__in=[r.value for r in CLINICAL]
+        pk=provider_id, is_active=True, role__in=[r.value for r in CARING]
     )
     if not viewer.sees_all_locations:
         providers = providers.filter(
