@@ -271,6 +271,9 @@ def _since(value: str) -> datetime | None:
 
 
 def _kick_off(request: HttpRequest, caller: Caller, level: str, group_id: str = "") -> HttpResponse:
+    # Who may export is answered before what was asked, so a refusal says nothing more.
+    if not caller.user.can("fhir.export"):
+        raise PermissionDenied("Your role may not export records in bulk (fhir.export).")
     if request.headers.get("Prefer", "").replace(" ", "") != "respond-async":
         return outcome(400, "invalid", "A bulk export needs the header Prefer: respond-async.")
     output_format = request.GET.get("_outputFormat", NDJSON)

@@ -8,9 +8,14 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from ketaclinic.audit.models import AuditEntry
+from ketaclinic.billing.models import AccountEntry
+from ketaclinic.billing.tests.victims import victim_records as billing_victims
 from ketaclinic.conftest import make_course
+from ketaclinic.coverage.tests.victims import victim_records as coverage_victims
 from ketaclinic.patients.views import HISTORY_KINDS
+from ketaclinic.referrals.tests.victims import victim_records as referral_victims
 from ketaclinic.register.models import LedgerEntry
+from ketaclinic.therapy.tests.victims import victim_records as therapy_victims
 
 POST_BODY = {
     "icd10_code": "F33.2",
@@ -41,6 +46,11 @@ PATIENT_KEYS = (
     "appointment_id",
     "change_id",
     "entry_id",
+    "prior_auth_id",
+    "referral_id",
+    "estimate_id",
+    "therapy_note_id",
+    "psychotherapy_note_id",
 )
 API_BODY = {"instrument": "phq9", "answers": [0] * 9, "context": "between_sessions"}
 
@@ -102,6 +112,12 @@ def _victim_records(patient: Any, director: Any, clinic: dict[str, Any]) -> dict
     vial = ketamine_vials(clinic, count=1, location=patient.primary_location)[0]
     draw = register.draw_for_session(actor=director, session=session, container=vial, amount_ml="1")
     appointment, change = _booked_visit_with_a_change_request(patient, director)
+    # Each app that adds patient records names one of each (its tests/victims.py).
+    others: dict[str, int] = {}
+    for victims in (coverage_victims, referral_victims, billing_victims, therapy_victims):
+        others.update(victims(patient, director, clinic))
+    # A referral resource is the location's, not the patient's: its id names no patient.
+    others.pop("resource_id", None)
     return {
         "appointment_id": appointment.pk,
         "change_id": change.pk,
@@ -118,6 +134,7 @@ def _victim_records(patient: Any, director: Any, clinic: dict[str, Any]) -> dict
         "alert_id": response.safety_alerts.get().pk,
         "request_id": request.pk,
         "response_id": response.pk,
+        **others,
     }
 
 
@@ -192,8 +209,9 @@ def test_no_patient_url_opens_another_locations_or_persons_patient(
     for url in _urls(ids):
         for method in ("get", "post"):
             response = client.get(url) if method == "get" else _post(client, url)
-            # 405: the URL has no such method at all (read-only API), which leaks nothing.
-            refused = (403, 404, 405) if method == "post" else (403, 404)
+            # 405: the URL has no such method at all (a read-only API, a POST-only form
+            # action), which leaks nothing.
+            refused = (403, 404, 405)
             assert response.status_code in refused, (
                 f"{method.upper()} {url} -> {response.status_code}"
             )
@@ -213,6 +231,17 @@ def test_no_patient_url_opens_another_locations_or_persons_patient(
     appointment = victim.appointments.get()
     assert appointment.status == "booked"
     assert appointment.change_requests.get().handled_at is None
+    request = victim.prior_authorizations.get()
+    assert request.status == "drafted" and request.events.count() == 1
+    referral = victim.referrals.get()
+    assert referral.events.count() == 1
+    estimate = victim.estimates.get()
+    assert estimate.accepted_at is None
+    assert not AccountEntry.objects.filter(account__patient=victim).exists()
+    note = victim.therapy_notes.get()
+    assert note.signed_at is not None and not note.addenda.exists()
+    assert victim.psychotherapy_notes.count() == 1
+    assert victim.care_team.filter(ended_at__isnull=True).count() == 1
 
 
 @pytest.mark.django_db
@@ -229,10 +258,11 @@ def test_a_patient_cannot_reach_staff_pages_even_for_their_own_record(
         f"/api/responses/{ids['response_id']}",
         f"/portal/questionnaires/{ids['request_id']}/",
         f"/portal/appointments/{ids['appointment_id']}/change/",
+        f"/portal/billing/estimates/{ids['estimate_id']}/",
     }
     for url in _urls(ids):
         status = client.get(url).status_code
-        assert status == 200 if url in own_allowed else status in (403, 404), (url, status)
+        assert status == 200 if url in own_allowed else status in (403, 404, 405), (url, status)
     assert client.get("/patients/").status_code == 403
     assert client.get("/api/patients").status_code == 403
 
@@ -361,3 +391,90 @@ def test_outcome_cohort_pages_show_nothing_of_another_location(
     assert client.get(f"/patients/{clinic['patient_boise'].pk}/outcomes/").status_code == 404
     client.force_login(clinic["director"])
     assert b"<strong>1 course</strong>" in client.get("/outcomes/").content
+
+
+def _other_url_templates() -> list[str]:
+    """Every URL pattern that names no patient record (lists, settings, reports...)."""
+    found: list[str] = []
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and not any(k in route for k in PATIENT_KEYS):
+                found.append(route)
+
+    walk(get_resolver().url_patterns, "/")
+    return found
+
+
+def _filled_in(template: str) -> str:
+    url = re.sub(r"<calendar_date:\w+>", "2027-01-04", template)
+    url = re.sub(r"<uuid:\w+>", "00000000-0000-0000-0000-000000000000", url)
+    url = re.sub(r"<int:\w+>", "1", url)
+    return re.sub(r"<(str|slug):\w+>", "x", url)
+
+
+# Pages anyone may open: sign-in, the public request form, questionnaire and calendar
+# links that carry their own secret token, the FHIR server's metadata and token
+# endpoint, the API's schema, the health check.
+PUBLIC = re.compile(
+    r"^/(accounts/(login|logout)/|visit/|q/|calendar/feed/x\.ics|healthz|api/(openapi\.json|docs)"
+    r"|fhir/(metadata|auth/token|\.well-known/)|\.well-known/)"
+)
+
+
+@pytest.mark.django_db
+def test_every_other_page_asks_for_login_and_a_patient_meets_only_the_portal(
+    client: Client, clinic: dict[str, Any]
+) -> None:
+    urls = [_filled_in(t) for t in _other_url_templates()]
+    assert any(u.startswith("/coverage/") for u in urls)
+    for url in urls:
+        if PUBLIC.match(url) or url == "/":
+            continue
+        response = client.get(url)
+        if url.startswith(("/api/", "/fhir/")):
+            assert response.status_code in (401, 404), url  # /api/ itself is no page
+        elif response.status_code != 405:  # a form's POST-only action: GET leaks nothing
+            assert response.status_code == 302 and "/accounts/login/" in response.url, url
+    client.force_login(clinic["patient_user"])
+    for url in urls:
+        # Their own account's two-factor sign-in is theirs to set up.
+        if PUBLIC.match(url) or url.startswith("/portal/") or url in ("/", "/accounts/2fa/"):
+            continue
+        response = client.get(url)
+        # A staff home page sends the patient to their own home, the portal.
+        if response.status_code == 302:
+            assert response.url == "/portal/", url
+        else:
+            assert response.status_code in (401, 403, 404, 405), (url, response.status_code)
+
+
+# What a therapist's role does not reach: the chair, the register, REMS, outcomes, money,
+# coverage, imports and exports, alerts worklist, settings and administration.
+NOT_FOR_THERAPISTS = (
+    "/board/", "/rems/", "/register/", "/outcomes/", "/exports/", "/billing/", "/coverage/",
+    "/patients/import/", "/patients/new/", "/administration/", "/scheduling/settings/",
+    "/alerts/", "/fhir/$export", "/eligibility/rules/", "/protocols/",
+)  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_therapist_meets_none_of_the_pages_their_role_does_not_hold(
+    client: Client, clinic: dict[str, Any]
+) -> None:
+    client.force_login(clinic["therapist"])
+    checked = 0
+    for url in (_filled_in(t) for t in _other_url_templates()):
+        if url.startswith(NOT_FOR_THERAPISTS):
+            checked += 1
+            response = client.get(url)
+            if response.status_code == 302:  # another role's home page: sent to their own
+                assert response.url == "/therapist/", url
+            else:
+                assert response.status_code in (401, 403, 404, 405), (url, response.status_code)
+    assert checked > 20
+    assert client.get("/therapist/").status_code == 200
+    assert client.get("/patients/").status_code == 200
