@@ -311,6 +311,9 @@ class Booking:
     patient_id: int
     provider_id: int | None
     chair_id: int | None
+    # A visit that keeps the patient company in their own chair or room (a therapist's
+    # in-session support): it may overlap that visit of the same patient.
+    accompanies: bool = False
 
     def __post_init__(self) -> None:
         _check_ids(self)
@@ -329,6 +332,7 @@ class Request:
     # How messages name the chair and the patient (default: by id).
     chair_label: str = ""
     patient_label: str = ""
+    accompanies: bool = False
 
     def __post_init__(self) -> None:
         _check_ids(self)
@@ -424,7 +428,11 @@ def _check(
                 f"{provider_name} is already booked {taken} ({other}); "
                 f"the visit {visit} overlaps it.",
             )
-        if booking.patient_id == request.patient_id:
+        # Support beside the patient's own chair or room visit is not a double booking.
+        beside = (request.accompanies and booking.chair_id is not None) or (
+            booking.accompanies and request.chair_id is not None
+        )
+        if booking.patient_id == request.patient_id and not beside:
             refuse(
                 Problem.PATIENT_BUSY,
                 f"{request.patient_label or f'Patient {request.patient_id}'} already has a "

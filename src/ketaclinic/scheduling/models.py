@@ -203,6 +203,11 @@ class AppointmentType(models.Model):
     )
     needs = models.CharField(max_length=5, choices=Needs.choices, blank=True)
     in_person = models.BooleanField(default=True, help_text="Can be booked at the location.")
+    accompanies = models.BooleanField(
+        default=False,
+        help_text="Keeps the patient company during their own chair or room visit (a "
+        "therapist's in-session support), so it may overlap that visit.",
+    )
     telehealth = models.BooleanField(default=False, help_text="Can be booked as a video visit.")
     needs_provider = models.BooleanField(
         default=True, help_text="A provider must be chosen (their hours and licenses apply)."

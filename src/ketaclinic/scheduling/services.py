@@ -148,9 +148,16 @@ def _existing(
         Appointment.objects.filter(who, status=AppointmentStatus.BOOKED)
         .filter(starts_at__lt=end, ends_at__gt=start)
         .exclude(pk__in=list(exclude_ids))
-        .values_list("starts_at", "ends_at", "patient_id", "provider_id", "resource_id")
+        .values_list(
+            "starts_at",
+            "ends_at",
+            "patient_id",
+            "provider_id",
+            "resource_id",
+            "appointment_type__accompanies",
+        )
     )
-    return [Booking(Interval(s, e), p, v, r) for s, e, p, v, r in rows]
+    return [Booking(Interval(s, e), p, v, r, a) for s, e, p, v, r, a in rows]
 
 
 @dataclass(frozen=True)
@@ -225,6 +232,7 @@ def _request(plan: _Plan, interval: Interval, resource: Resource | None) -> Requ
         patient_state=plan.patient.state if plan.telehealth else None,
         chair_label=resource.name if resource else "",
         patient_label=plan.patient.display_name,
+        accompanies=plan.appointment_type.accompanies,
     )
 
 

@@ -138,6 +138,27 @@ def test_patient_busy_names_the_patient_and_local_time() -> None:
     assert "10:00-11:00 MST" in refusals[0].message  # the request, in Denver time
 
 
+def test_support_beside_the_patients_own_chair_visit_is_not_a_double_booking() -> None:
+    # EXISTING: patient 2 in chair 3, 09:00-11:00. Their therapist sits with them.
+    support = Request(
+        local(MONDAY, (9, 0), (11, 0)), patient_id=2, provider_id=40, chair_id=None,
+        accompanies=True,
+    )  # fmt: skip
+    assert check(support, existing=[EXISTING]) == []
+    # Not beside another visit that takes no chair or room, nor for another patient's.
+    video = Booking(local(MONDAY, (9, 0), (10, 0)), patient_id=2, provider_id=50, chair_id=None)
+    assert problems(check(support, existing=[video])) == [Problem.PATIENT_BUSY]
+    # Once booked, the support visit does not keep the chair visit from being booked.
+    beside = Booking(support.interval, patient_id=2, provider_id=40, chair_id=None,
+                     accompanies=True)  # fmt: skip
+    chair_visit = Request(local(MONDAY, (9, 0), (11, 0)), patient_id=2, provider_id=None,
+                          chair_id=4)  # fmt: skip
+    assert check(chair_visit, existing=[beside]) == []
+    # An ordinary visit at the same time is still a double booking.
+    plain = Request(local(MONDAY, (9, 0), (11, 0)), patient_id=2, provider_id=40, chair_id=None)
+    assert problems(check(plain, existing=[EXISTING])) == [Problem.PATIENT_BUSY]
+
+
 def test_every_collision_is_reported() -> None:
     request = Request(local(MONDAY, (10, 0), (12, 0)), patient_id=2, provider_id=20, chair_id=3)
     assert problems(check(request, existing=[EXISTING])) == [

@@ -56,9 +56,7 @@ def test_an_approval_drafted_from_the_chart_warns_when_booking_past_it(
     page.get_by_label("Mark as").select_option("approved")
     page.get_by_label("Approved until (last day covered)").fill(last_covered.isoformat())
     page.get_by_role("button", name="Save").click()
-    expect(page.locator(".errorlist, .notice.error").first).to_contain_text(
-        "authorization number"
-    )
+    expect(page.locator(".errorlist, .notice.error").first).to_contain_text("authorization number")
     expect(page.locator("#prior-auth-status")).to_have_text("Sent to the payer")
     page.get_by_label("Mark as").select_option("approved")
     page.get_by_label("Approved until (last day covered)").fill(last_covered.isoformat())

@@ -15,9 +15,13 @@ def forwards(apps, schema_editor):
     Location = apps.get_model("organization", "Location")
     Resource = apps.get_model("scheduling", "Resource")
     OpeningHours = apps.get_model("scheduling", "OpeningHours")
+    # The file grows fields later migrations add: only those this model has yet are set.
+    known = {f.name for f in AppointmentType._meta.get_fields()}
     for row in json.loads(TYPES_FILE.read_text())["types"]:
         AppointmentType.objects.update_or_create(
-            location=None, key=row["key"], defaults={k: v for k, v in row.items() if k != "key"}
+            location=None,
+            key=row["key"],
+            defaults={k: v for k, v in row.items() if k != "key" and k in known},
         )
     for location in Location.objects.all():
         if not Resource.objects.filter(location=location, kind="chair").exists():

@@ -12,19 +12,20 @@ KEYS = ("therapy-preparation", "therapy-in-session")
 
 def forwards(apps, schema_editor):
     AppointmentType = apps.get_model("scheduling", "AppointmentType")
+    known = {f.name for f in AppointmentType._meta.get_fields()}
     for row in json.loads(TYPES_FILE.read_text())["types"]:
         if row["key"] in KEYS:
             AppointmentType.objects.get_or_create(
                 location=None,
                 key=row["key"],
-                defaults={k: v for k, v in row.items() if k != "key"},
+                defaults={k: v for k, v in row.items() if k != "key" and k in known},
             )
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("therapy", "0001_therapy_notes"),
-        ("scheduling", "0002_defaults"),
+        ("scheduling", "0004_appointment_type_accompanies"),
     ]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]

@@ -17,7 +17,7 @@ from ketaclinic.audit.models import AuditEntry
 from ketaclinic.clinical.therapy import IntegrationStatus
 from ketaclinic.patients.models import CareTeamAssignment
 from ketaclinic.scheduling.models import Appointment
-from ketaclinic.scheduling.services import BookingRefused
+from ketaclinic.scheduling.services import BookingRefused, appointment_book
 from ketaclinic.therapy import services
 from ketaclinic.therapy.models import PsychotherapyNote, TherapyNote, TherapyNoteAddendum
 from ketaclinic.therapy.plugins import therapist_home
@@ -342,3 +342,38 @@ def test_the_plan_shows_each_sessions_peak_dissociation(therapy: dict[str, Any])
     plan = course_integration_plan(therapy["course"], timezone.now())
     assert plan[0].dissociation == ("CADSS", 30)
     assert plan[1].dissociation is None
+
+
+def test_in_session_support_is_booked_beside_the_patients_chair_visit(
+    therapy: dict[str, Any],
+) -> None:
+    """The therapist sits with the patient through their infusion: the support visit
+    overlaps the patient's own chair booking, which the booking rules allow for a type
+    that accompanies (scheduling AppointmentType.accompanies); any other visit of the
+    patient at that time is still a double booking."""
+    slc, patient, therapist = therapy["slc"], therapy["patient_slc"], therapy["therapist"]
+    second = therapy["course"].planned_sessions.order_by("number")[1]
+    chair_visit = appointment_book(
+        actor=therapy["coordinator"],
+        patient=patient,
+        appointment_type=therapy["types"]["iv-infusion"],
+        location=slc,
+        starts_at=second.starts_at,
+    )
+    support = services.therapy_visit_book(
+        actor=therapist,
+        patient=patient,
+        appointment_type=therapy["types"]["therapy-in-session"],
+        starts_at=chair_visit.starts_at,
+        provider=therapist,
+    )
+    assert support.starts_at == chair_visit.starts_at and support.resource_id is None
+    with pytest.raises(BookingRefused, match="already has a visit"):
+        services.therapy_visit_book(
+            actor=therapist,
+            patient=patient,
+            appointment_type=therapy["types"]["therapy-preparation"],
+            starts_at=chair_visit.starts_at,
+            provider=therapy["prescriber"],
+        )
+    assert Appointment.objects.filter(patient=patient, status="booked").count() == 2
