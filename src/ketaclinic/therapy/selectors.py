@@ -11,6 +11,7 @@ from django.http import Http404
 
 from ketaclinic.accounts.models import User
 from ketaclinic.charting.models import SessionScore, SessionStatus, TreatmentSession
+from ketaclinic.clinical.scoring import Instrument, get_instrument
 from ketaclinic.clinical.therapy import (
     Dosing,
     IntegrationRow,
@@ -19,6 +20,7 @@ from ketaclinic.clinical.therapy import (
     Visit,
     integration_plan,
 )
+from ketaclinic.measures.charts import TrendChart, trend_chart
 from ketaclinic.patients.models import CareTeamAssignment, Patient
 from ketaclinic.patients.selectors import patient_scope
 from ketaclinic.scheduling.models import Appointment, AppointmentStatus
@@ -303,3 +305,37 @@ def portal_therapy(patient: Patient, now: datetime) -> dict[str, Any]:
         .first()
     )
     return {"team": team, "next_visit": next_visit}
+
+
+@dataclass(frozen=True)
+class _PeakScore:
+    completed_at: datetime
+    total: int
+
+
+@dataclass(frozen=True)
+class DissociationTrend:
+    """The course's peak CADSS of each dosing session over time, as the Scores tab draws
+    a questionnaire's trend (measures.charts.trend_chart); CADSS has no severity bands
+    (clinical-reference.md: report the total)."""
+
+    instrument: Instrument
+    chart: TrendChart
+    latest: _PeakScore
+    baseline: None = None
+
+
+def dissociation_trend(plan: list[PlanLine]) -> DissociationTrend | None:
+    """None until two dosing sessions have a CADSS charted (one point is no trend); the
+    CADSS-6 short form is a different scale and is shown in the plan only."""
+    scores = [
+        _PeakScore(line.session.dosing_ended_at or line.session.scheduled_at, line.dissociation[1])
+        for line in plan
+        if line.session is not None and line.dissociation and line.dissociation[0] == "CADSS"
+    ]
+    if len(scores) < 2:
+        return None
+    scores.sort(key=lambda s: s.completed_at)
+    instrument = get_instrument("cadss")
+    chart = trend_chart(instrument, scores, None)
+    return DissociationTrend(instrument, chart, scores[-1]) if chart else None

@@ -34,6 +34,7 @@ from ketaclinic.therapy.rules import (
 )
 from ketaclinic.therapy.selectors import (
     course_integration_plan,
+    dissociation_trend,
     dosing_anchor,
     dosing_session_get,
     patient_courses,
@@ -72,6 +73,7 @@ def tab(request: HttpRequest, patient: Patient) -> HttpResponse:
             "courses": courses,
             "course": course,
             "plan": plan,
+            "trend": dissociation_trend(plan),
             "window": window,
             "visits": visits,
             "notes": notes,

@@ -377,3 +377,31 @@ def test_in_session_support_is_booked_beside_the_patients_chair_visit(
             provider=therapy["prescriber"],
         )
     assert Appointment.objects.filter(patient=patient, status="booked").count() == 2
+
+
+def test_the_peaks_of_two_sessions_draw_the_dissociation_trend(
+    therapy: dict[str, Any], client: Any
+) -> None:
+    from ketaclinic.charting.models import SessionScore
+    from ketaclinic.therapy.selectors import dissociation_trend
+
+    first = therapy["session"]
+    second = give_session(
+        therapy["course"].planned_sessions.order_by("number")[1],
+        ended_at=timezone.now() - timedelta(hours=1),
+    )
+    SessionScore.objects.create(
+        session=first, instrument="cadss", score=30, taken_at=first.dosing_ended_at,
+        recorded_by=therapy["nurse"],
+    )  # fmt: skip
+    plan = course_integration_plan(therapy["course"], timezone.now())
+    assert dissociation_trend(plan) is None  # one point is no trend
+    SessionScore.objects.create(
+        session=second, instrument="cadss", score=12, taken_at=second.dosing_ended_at,
+        recorded_by=therapy["nurse"],
+    )  # fmt: skip
+    trend = dissociation_trend(course_integration_plan(therapy["course"], timezone.now()))
+    assert trend is not None and [p.total for p in trend.chart.points] == [30, 12]
+    client.force_login(therapy["therapist"])
+    page = client.get(f"/patients/{therapy['patient_slc'].pk}/therapy/").content.decode()
+    assert 'id="dissociation-trend"' in page and 'data-chart="cadss"' in page
