@@ -35,6 +35,7 @@ __all__ = [
     "chart_tabs",
     "home_panels",
     "page_panels",
+    "panels_shown",
     "register_audit_labels",
     "register_chart_tab",
     "register_home_panel",
@@ -176,6 +177,16 @@ def render_page_panels(
         content = panel.content(request, **objects)
         if content is not None:
             yield panel, content
+
+
+def panels_shown(panels: Iterable[tuple[PagePanel, PanelContent]]) -> dict[str, list[int]]:
+    """What a page's panels name, merged by kind (e.g. {"referral_ids": [...]}) for the
+    page's audit entry."""
+    shown: dict[str, set[int]] = {}
+    for _panel, content in panels:
+        for kind, ids in content.shown.items():
+            shown.setdefault(kind, set()).update(ids)
+    return {kind: sorted(ids) for kind, ids in shown.items() if ids}
 
 
 def audit_label(object_type: str) -> str:

@@ -21,3 +21,14 @@ class SignedRecord(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise PermissionError(f"A saved {self._meta.verbose_name} is never deleted.")
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Rows that are only ever added: bulk updates and deletes are refused too (a model's
+    save() and delete() refusing is not enough while QuerySet.update() goes around them)."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionError(f"{self.model._meta.verbose_name_plural} are append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError(f"{self.model._meta.verbose_name_plural} are append-only.")

@@ -217,6 +217,10 @@ CAPABILITIES: dict[str, tuple[str, frozenset[Role]]] = {
         "Write and read psychotherapy notes, kept apart from the chart (their author only)",
         frozenset({Role.THERAPIST}),
     ),
+    "therapy.configure": (
+        "Set a location's integration window (hours after each dosing session)",
+        frozenset({Role.MEDICAL_DIRECTOR}),
+    ),
     "care_team.assign": (
         "Assign a therapist to a patient, or end the assignment",
         frozenset(CLINICAL | {Role.COORDINATOR}),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from ketaclinic.records import AppendOnlyQuerySet
+
 
 class AuditAction(models.TextChoices):
     VIEW = "view", "Viewed"
@@ -19,14 +21,6 @@ class AuditAction(models.TextChoices):
     SIGNATURE_REFUSED = "signature_refused", "Signature refused (wrong password)"
     SEED = "seed", "Seeded demo data"
     PURGE = "purge", "Purged after the retention period"
-
-
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # type: ignore[no-untyped-def]
-        raise PermissionError("Audit entries are append-only.")
-
-    def delete(self):  # type: ignore[no-untyped-def]
-        raise PermissionError("Audit entries are append-only.")
 
 
 class AuditEntry(models.Model):

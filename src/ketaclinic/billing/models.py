@@ -11,19 +11,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ketaclinic.records import SignedRecord
+from ketaclinic.records import AppendOnlyQuerySet, SignedRecord
 
 MONEY = {"max_digits": 10, "decimal_places": 2}
-
-
-class AppendOnlyQuerySet(models.QuerySet):
-    """Rows that are only ever added: bulk updates and deletes are refused too."""
-
-    def update(self, **kwargs):  # type: ignore[no-untyped-def]
-        raise PermissionError(f"{self.model._meta.verbose_name_plural} are never edited.")
-
-    def delete(self):  # type: ignore[no-untyped-def]
-        raise PermissionError(f"{self.model._meta.verbose_name_plural} are never deleted.")
 
 
 class CodeSystem(models.TextChoices):
@@ -178,9 +168,10 @@ class PlanInstalment(SignedRecord):
 
 
 class Account(models.Model):
-    """A patient's account at a location. The row is what a payment locks
-    (select_for_update), so two payments at once cannot overpay; the money is in the
-    entries."""
+    """A patient's one account (`location`: where it was opened), so charges, payments
+    and the balance stay together when the patient moves to another location. The row is
+    what a payment locks (select_for_update), so two payments at once cannot overpay; the
+    money is in the entries."""
 
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
     location = models.ForeignKey(
@@ -190,7 +181,7 @@ class Account(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["patient", "location"], name="one_account_per_site"),
+            models.UniqueConstraint(fields=["patient"], name="one_account_per_patient"),
         ]
 
     def __str__(self) -> str:

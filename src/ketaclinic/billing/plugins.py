@@ -27,7 +27,7 @@ def portal_section(request: Any, *, patient: Any) -> PanelContent | None:
     if not waiting and account is None:
         return None
     totals = selectors.account_totals(account)
-    plan = selectors.accepted_plan(patient, totals["net_paid"]) if account else None
+    plan = selectors.accepted_plan(patient, totals["balance"]) if account else None
     return PanelContent(
         context={
             "waiting": waiting,

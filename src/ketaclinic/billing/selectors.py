@@ -60,8 +60,8 @@ def account_totals(account: Account | None) -> dict[str, Decimal]:
 
 
 def account_of(patient: Patient) -> Account | None:
-    """The patient's account at their location, if one has been opened."""
-    return Account.objects.filter(patient=patient, location_id=patient.primary_location_id).first()
+    """The patient's account, if one has been opened."""
+    return Account.objects.filter(patient=patient).first()
 
 
 def account_entries(account: Account | None) -> QuerySet[AccountEntry]:
@@ -129,9 +129,15 @@ def estimate_get_for_user(
     return estimate
 
 
-def accepted_plan(patient: Patient, net_paid: Decimal) -> dict[str, Any] | None:
+def paid_toward(plan_total: Decimal, balance: Decimal) -> Decimal:
+    """What has been paid toward the latest plan: payments settle the oldest charges first,
+    so what is still owed of it is the balance, up to its total."""
+    return plan_total - min(max(balance, Decimal("0")), plan_total)
+
+
+def accepted_plan(patient: Patient, balance: Decimal) -> dict[str, Any] | None:
     """The latest accepted estimate's payment plan, each instalment paid, due or overdue
-    (payments net of refunds go to the earliest first), and the overdue ones."""
+    (what is paid toward it settles the earliest instalment first), and the overdue ones."""
     estimate = (
         Estimate.objects.filter(patient=patient, status=Estimate.Status.ACCEPTED)
         .prefetch_related("instalments")
@@ -141,9 +147,9 @@ def accepted_plan(patient: Patient, net_paid: Decimal) -> dict[str, Any] | None:
     if estimate is None:
         return None
     today = timezone.localdate(timezone=patient.primary_location.tz)
-    states = money.instalment_states(
-        [(i.due_date, i.amount) for i in estimate.instalments.all()], net_paid
-    )
+    instalments = [(i.due_date, i.amount) for i in estimate.instalments.all()]
+    plan_total = sum((amount for _due, amount in instalments), Decimal("0"))
+    states = money.instalment_states(instalments, paid_toward(plan_total, balance))
     rows = [{"state": s, "status": s.status(today), "overdue": s.is_overdue(today)} for s in states]
     return {
         "estimate": estimate,
@@ -165,15 +171,19 @@ def overdue_instalments(user: User, *, location_id: int | None = None) -> list[d
     if location_id is not None:
         estimates = estimates.filter(location_id=location_id)
     estimates = list(estimates)
-    paid = {
-        (row["account__patient_id"], row["account__location_id"]): row
+    balances = {
+        row["account__patient_id"]: money.account_balance(
+            **{k: money.cents(row[k]) for k in ("charges", "payments", "refunds", "write_offs")}
+        )
         for row in AccountEntry.objects.filter(
             account__patient_id__in={e.patient_id for e in estimates}
         )
-        .values("account__patient_id", "account__location_id")
+        .values("account__patient_id")
         .annotate(
+            charges=_sum_of(EntryKind.CHARGE),
             payments=_sum_of(EntryKind.PAYMENT),
             refunds=_sum_of(EntryKind.REFUND),
+            write_offs=_sum_of(EntryKind.WRITE_OFF),
         )
     }
     out = []
@@ -182,12 +192,11 @@ def overdue_instalments(user: User, *, location_id: int | None = None) -> list[d
         if estimate.patient_id in latest:
             continue
         latest.add(estimate.patient_id)
-        sums = paid.get((estimate.patient_id, estimate.location_id), {})
-        net = sums.get("payments", Decimal("0")) - sums.get("refunds", Decimal("0"))
+        instalments = [(i.due_date, i.amount) for i in estimate.instalments.all()]
+        plan_total = sum((amount for _due, amount in instalments), Decimal("0"))
+        paid = paid_toward(plan_total, balances.get(estimate.patient_id, Decimal("0")))
         today = timezone.localdate(timezone=estimate.patient.primary_location.tz)
-        for state in money.instalment_states(
-            [(i.due_date, i.amount) for i in estimate.instalments.all()], net
-        ):
+        for state in money.instalment_states(instalments, paid):
             if state.is_overdue(today):
                 out.append({"patient": estimate.patient, "estimate": estimate, "state": state})
     return sorted(out, key=lambda r: (r["state"].due_date, r["patient"].pk))
@@ -206,7 +215,10 @@ def superbill_rows(patient: Patient) -> dict[str, Any]:
     """What a superbill lists: the patient's charges by date with codes, the payments, the
     totals and the diagnoses (ICD-10-CM) (four queries)."""
     account = account_of(patient)
-    entries = list(account_entries(account))
+    # The provider named on the superbill is the course's prescriber (views._provider).
+    entries = list(
+        account_entries(account).select_related("estimate_line__estimate__course__prescriber")
+    )
     return {
         "account": account,
         "charges": sorted(

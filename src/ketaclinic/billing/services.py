@@ -320,8 +320,8 @@ def estimate_send(*, actor: User, estimate: Estimate) -> Estimate:
 
 
 def account_open(patient: Patient, location: Location) -> Account:
-    """The patient's account at the location, opened on first use (inside a service)."""
-    account, _ = Account.objects.get_or_create(patient=patient, location=location)
+    """The patient's account, opened at `location` on first use (inside a service)."""
+    account, _ = Account.objects.get_or_create(patient=patient, defaults={"location": location})
     return account
 
 

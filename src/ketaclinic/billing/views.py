@@ -35,7 +35,7 @@ def _account_context(patient: Patient) -> dict[str, Any]:
         "account": account,
         "totals": totals,
         "entries": list(selectors.account_entries(account)),
-        "plan": selectors.accepted_plan(patient, totals["net_paid"]),
+        "plan": selectors.accepted_plan(patient, totals["balance"]),
     }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from ketaclinic.records import SignedRecord
+from ketaclinic.records import AppendOnlyQuerySet, SignedRecord
 
 
 class PriorAuthStatus(models.TextChoices):
@@ -90,6 +90,8 @@ class PriorAuthEvent(SignedRecord):
     payer_reference = models.CharField(max_length=60, blank=True)
     actor = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
     occurred_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["occurred_at", "id"]

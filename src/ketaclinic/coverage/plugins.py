@@ -49,7 +49,7 @@ def register() -> None:
             "coverage/_booking.html",
             10,
             _booking_panel,
-            capability="scheduling.book",
+            capability="billing.prior_auth",
         )
     )
     register_audit_labels({"prior_authorization": "Prior authorization", "payer": "Payer"})

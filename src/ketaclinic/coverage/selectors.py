@@ -79,7 +79,7 @@ def chart_facts(patient: Patient, course: TreatmentCourse | None) -> ChartFacts:
 
 
 def prior_auths_of(patient: Patient) -> QuerySet[PriorAuthorization]:
-    return patient.prior_authorizations.select_related("payer", "created_by", "course")
+    return patient.prior_authorizations.select_related("payer", "created_by", "course__protocol")
 
 
 def prior_auth_of(patient: Patient, prior_auth_id: int) -> PriorAuthorization | None:

@@ -24,7 +24,7 @@ from ketaclinic.measures.selectors import open_self_reports
 from ketaclinic.organization.selectors import crisis_line
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.selectors import patient_chart, patient_get_for_user
-from ketaclinic.plugins import render_page_panels
+from ketaclinic.plugins import panels_shown, render_page_panels
 from ketaclinic.portal.selectors import last_treatment, own_appointment, upcoming_appointments
 from ketaclinic.scheduling.changes.selectors import open_change_request_of
 from ketaclinic.scheduling.changes.services import MESSAGE_CHARS, change_request_submit
@@ -64,10 +64,6 @@ def home(request: HttpRequest) -> HttpResponse:
     # Sections other apps add to the portal (referrals, estimates, therapy visits), each
     # naming what it shows so this one audit entry records it.
     panels = list(render_page_panels("portal_home", request, patient=patient))
-    shown: dict[str, list[int]] = {}
-    for _panel, content in panels:
-        for kind, ids in content.shown.items():
-            shown[kind] = sorted(set(shown.get(kind, [])) | ids)
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,
@@ -77,7 +73,7 @@ def home(request: HttpRequest) -> HttpResponse:
         detail={
             "page": "portal_home",
             "appointment_ids": [item["appointment"].pk for item in appointments],
-            **shown,
+            **panels_shown(panels),
         },
     )
     chart = patient_chart(patient)

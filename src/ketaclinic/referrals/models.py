@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ketaclinic.records import SignedRecord
+from ketaclinic.records import AppendOnlyQuerySet, SignedRecord
 from ketaclinic.referrals.rules import state_choices, urgency_choices
 
 
@@ -177,6 +177,8 @@ class ReferralEvent(SignedRecord):
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     by_name = models.CharField(max_length=200)
     at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["at", "id"]

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
-from ketaclinic.accounts.roles import CARING
+from ketaclinic.accounts.roles import CARE_TEAM_ROLES, CARING
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.booking import (
@@ -172,10 +172,20 @@ class _Plan:
     telehealth: bool
 
 
+def _require_may_book(actor: User, kind: AppointmentType) -> None:
+    """A therapist books, moves and cancels therapy visits, never treatment sessions: those
+    are the coordinators' and clinicians' (docs/roles.md)."""
+    if actor.role in CARE_TEAM_ROLES and kind.treatment_route:
+        raise PermissionDenied(
+            f"Therapists do not book or change treatment sessions ({kind.name})."
+        )
+
+
 def _validate_plan(actor: User, plan: _Plan) -> None:
     """Shape errors (not rule refusals): a clear message and nothing saved."""
     kind = plan.appointment_type
     require_patient_access(actor, plan.patient, "scheduling.book")
+    _require_may_book(actor, kind)
     _require_location(actor, plan.location)
     if not kind.is_active or kind.location_id not in (None, plan.location.pk):
         raise ValidationError(f"{kind.name} is not booked at {plan.location.name}.")
@@ -188,6 +198,11 @@ def _validate_plan(actor: User, plan: _Plan) -> None:
     if plan.provider is not None:
         if not plan.provider.is_active or plan.provider.role not in CARING:
             raise ValidationError(f"{plan.provider.display_name} does not see patients.")
+        if plan.provider.role in CARE_TEAM_ROLES and kind.treatment_route:
+            raise ValidationError(
+                f"{plan.provider.display_name} is a therapist and does not give treatment: "
+                f"choose a clinician for the {kind.name.lower()}, or no provider."
+            )
         if (
             not plan.provider.sees_all_locations
             and not plan.provider.locations.filter(pk=plan.location.pk).exists()
@@ -535,6 +550,7 @@ def appointment_cancel(*, actor: User, appointment: Appointment, reason: str) ->
     A course's planned session stays planned, without a booking."""
     reason = _require_reason(reason, "cancellation")
     require_patient_access(actor, appointment.patient, "scheduling.book")
+    _require_may_book(actor, appointment.appointment_type)
     _require_location(actor, appointment.location)
     with transaction.atomic():
         current = _locked_booked(appointment)
@@ -566,6 +582,7 @@ def course_bookings_cancel(*, actor: User, course: TreatmentCourse, reason: str)
 def appointment_no_show(*, actor: User, appointment: Appointment, note: str = "") -> Appointment:
     """Record that the patient did not come. Only once the visit's start time has passed."""
     require_patient_access(actor, appointment.patient, "scheduling.book")
+    _require_may_book(actor, appointment.appointment_type)
     _require_location(actor, appointment.location)
     with transaction.atomic():
         current = _locked_booked(appointment)

@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
-from ketaclinic.records import SignedRecord
+from ketaclinic.records import AppendOnlyQuerySet, SignedRecord
 
 
 def _user_fk(related_name: str = "+") -> Any:
@@ -47,6 +47,19 @@ class NoteKind(models.TextChoices):
     PREPARATION = "preparation", "Preparation session"
     IN_SESSION = "in_session", "In-session support"
     INTEGRATION = "integration", "Integration session"
+
+
+class TherapyNoteQuerySet(models.QuerySet):
+    """Bulk writes cannot go around TherapyNote.save(): signed notes are never updated,
+    and no note is deleted."""
+
+    def update(self, **kwargs: Any) -> int:
+        if self.filter(signed_at__isnull=False).exists():
+            raise PermissionError("A signed therapy note is never edited: add an addendum.")
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("A therapy note is never deleted.")
 
 
 class TherapyNote(models.Model):
@@ -86,6 +99,8 @@ class TherapyNote(models.Model):
     signed_at = models.DateTimeField(null=True, blank=True)
     signature_meaning = models.TextField(blank=True)
 
+    objects = TherapyNoteQuerySet.as_manager()
+
     class Meta:
         ordering = ["-session_date", "-id"]
         indexes = [
@@ -114,11 +129,15 @@ class TherapyNote(models.Model):
 
 
 class TherapyNoteAddendum(SignedRecord):
+    """A later word on a signed therapy note. Never edited."""
+
     note = models.ForeignKey(TherapyNote, on_delete=models.PROTECT, related_name="addenda")
     body = models.TextField()
     written_by = _user_fk()
     written_by_name = models.CharField(max_length=200)
     written_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["written_at", "id"]
@@ -139,6 +158,8 @@ class PsychotherapyNote(SignedRecord):
     session_date = models.DateField()
     body = models.TextField()
     written_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-session_date", "-id"]

@@ -237,6 +237,9 @@ class OpenWindow:
     closes_at: datetime
 
 
+DOSING_MARGIN = timedelta(days=1)
+
+
 def open_integration_windows(user: User, now: datetime, limit: int = 10) -> list[OpenWindow]:
     """Dosing sessions of the user's patients whose integration window is open now with no
     integration visit booked in it (four queries whatever the number of patients)."""
@@ -247,11 +250,12 @@ def open_integration_windows(user: User, now: datetime, limit: int = 10) -> list
         return []
     windows = windows_for(location_ids)
     longest = max(w.closes_after_hours for w in windows.values())
+    # The window counts from the end of dosing; the start is what is indexed, so a day is
+    # added for the dosing itself and the plan below keeps only the windows still open.
+    since = now - timedelta(hours=longest) - DOSING_MARGIN
     sessions = list(
         TreatmentSession.objects.filter(patient_scope(user, via="patient"))
-        .filter(
-            dosing_started_at__isnull=False, dosing_started_at__gte=now - timedelta(hours=longest)
-        )
+        .filter(dosing_started_at__isnull=False, dosing_started_at__gte=since)
         .exclude(status__in=NOT_GIVEN)
         .select_related("patient", "location")
         .order_by("dosing_started_at", "pk")

@@ -275,7 +275,7 @@ def therapy_settings_update(
     source: str,
 ) -> TherapySettings:
     """Set a location's integration window (a director; the clinic default otherwise)."""
-    if not actor.can("scheduling.configure"):
+    if not actor.can("therapy.configure"):
         raise PermissionDenied("Your role may not change therapy settings.")
     if not actor.sees_all_locations and not actor.locations.filter(pk=location.pk).exists():
         raise PermissionDenied("You can only change your own locations' settings.")

@@ -401,7 +401,7 @@ def psychotherapy_note(
 # --- settings --------------------------------------------------------------------------------
 
 
-@capability_required("scheduling.configure")
+@capability_required("therapy.configure")
 def settings_view(request: HttpRequest) -> HttpResponse:
     """Each location's integration window (a director's)."""
     locations = list(locations_for(request.user))

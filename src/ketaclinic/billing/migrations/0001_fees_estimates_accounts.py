@@ -129,7 +129,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='account',
-            constraint=models.UniqueConstraint(fields=('patient', 'location'), name='one_account_per_site'),
+            constraint=models.UniqueConstraint(fields=('patient',), name='one_account_per_patient'),
         ),
         migrations.AddIndex(
             model_name='estimate',

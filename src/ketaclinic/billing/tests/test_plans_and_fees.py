@@ -152,3 +152,42 @@ def test_the_portal_home_shows_nothing_of_billing_without_an_estimate(
     assert client.get(reverse("billing:portal_billing")).status_code == 200
     client.force_login(billed["coordinator"])
     assert client.get(reverse("billing:portal_billing")).status_code == 403
+
+
+def test_a_second_plan_is_not_paid_by_what_settled_the_first(billed: dict[str, Any]) -> None:
+    """Payments settle the oldest charges first: a first estimate paid in full leaves the
+    next accepted plan wholly unpaid, and its instalments fall overdue."""
+    patient, actor = billed["patient_boise"], billed["director"]
+    tz = billed["boise"].tz
+    first = services.estimate_prepare(actor=actor, patient=patient, include_consultation=True)
+    services.estimate_send(actor=actor, estimate=first)
+    services.estimate_record_signed_copy(actor=actor, estimate=first)
+    services.payment_record(actor=actor, patient=patient, amount=first.total, method="cash")
+    due = timezone.localdate(timezone=tz) + timedelta(days=1)
+    second = services.estimate_prepare(
+        actor=actor, patient=patient, integration_sessions=2, instalment_count=2,
+        first_due_date=due,
+    )  # fmt: skip
+    services.estimate_send(actor=actor, estimate=second)
+    services.estimate_record_signed_copy(actor=actor, estimate=second)
+    balance = selectors.account_totals(selectors.account_of(patient))["balance"]
+    assert balance == second.total
+    plan = selectors.accepted_plan(patient, balance)
+    assert plan is not None and plan["estimate"] == second
+    assert [row["state"].paid for row in plan["rows"]] == [Decimal("0"), Decimal("0")]
+    later = datetime.combine(due + timedelta(days=1), time(9, 0), tzinfo=tz)
+    with time_machine.travel(later, tick=False):
+        rows = selectors.overdue_instalments(actor)
+    assert [(r["estimate"], r["state"].number) for r in rows] == [(second, 1)]
+
+
+def test_the_account_follows_the_patient_to_another_location(billed: dict[str, Any]) -> None:
+    patient, actor = billed["patient_boise"], billed["director"]
+    estimate = services.estimate_prepare(actor=actor, patient=patient, include_consultation=True)
+    services.estimate_send(actor=actor, estimate=estimate)
+    services.estimate_record_signed_copy(actor=actor, estimate=estimate)
+    type(patient).objects.filter(pk=patient.pk).update(primary_location=billed["slc"])
+    patient.refresh_from_db()
+    services.payment_record(actor=actor, patient=patient, amount="100.00", method="cash")
+    totals = selectors.account_totals(selectors.account_of(patient))
+    assert totals["balance"] == estimate.total - Decimal("100.00")

@@ -108,6 +108,10 @@ def test_a_request_moves_through_its_states_and_bad_moves_save_nothing(
     ]  # fmt: skip
     with pytest.raises(PermissionError):
         request.events.first().delete()
+    with pytest.raises(PermissionError):
+        PriorAuthEvent.objects.update(note="rewritten")
+    with pytest.raises(PermissionError):
+        request.events.all().delete()
 
 
 def test_booking_a_course_past_the_approval_shows_which_sessions_fall_after(

@@ -71,6 +71,10 @@ def test_the_referral_moves_through_its_states_with_an_event_each(
         events[1].save()
     with pytest.raises(PermissionError):
         events[1].delete()
+    with pytest.raises(PermissionError):
+        referral.events.update(note="rewritten")
+    with pytest.raises(PermissionError):
+        referral.events.all().delete()
     assert (
         AuditEntry.objects.filter(object_type="referral", object_id=str(referral.pk)).count() == 4
     )

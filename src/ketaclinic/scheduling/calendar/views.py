@@ -24,7 +24,7 @@ from ketaclinic.audit.services import AuditEvent, audit_record, audit_record_eve
 from ketaclinic.organization.models import Location
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
-from ketaclinic.plugins import render_page_panels
+from ketaclinic.plugins import panels_shown, render_page_panels
 from ketaclinic.scheduling import services
 from ketaclinic.scheduling.calendar import feed
 from ketaclinic.scheduling.calendar.forms import (
@@ -466,6 +466,21 @@ def course_book(request: HttpRequest, patient: Patient, course_id: int) -> HttpR
         .order_by("number")
     )
     now = timezone.now()
+    # What other apps say about booking this course (coverage: an approval's end).
+    panels = list(
+        render_page_panels(
+            "course_booking", request, patient=patient, course=course, sessions=sessions
+        )
+    )
+    if shown := panels_shown(panels):
+        audit_record(
+            actor=request.user,
+            action=AuditAction.VIEW,
+            patient_id=patient.pk,
+            object_type="treatment_course",
+            object_id=course.pk,
+            detail={"page": "course_book_panels", **shown},
+        )
     for session in sessions:
         session.booking = session.live[0] if session.live else None
         session.is_past = session.starts_at < now
@@ -479,12 +494,7 @@ def course_book(request: HttpRequest, patient: Patient, course_id: int) -> HttpR
         "sessions": sessions,
         "to_book": list(course_sessions_to_book(course, now)),
         "tab": "treatment",
-        # What other apps say about booking this course (coverage: an approval's end).
-        "panels": list(
-            render_page_panels(
-                "course_booking", request, patient=patient, course=course, sessions=sessions
-            )
-        ),
+        "panels": panels,
     }
     return render(request, "scheduling/booking_course.html", context)
 

@@ -279,8 +279,10 @@ def test_the_director_sets_the_window(client: Client, therapy: dict[str, Any]) -
         },
     )
     assert good.status_code == 302
-    client.force_login(therapy["therapist"])
-    assert client.get(url).status_code == 403
+    # A clinical rule: not the therapist's, nor the administrator's who runs the system.
+    for who in ("therapist", "admin"):
+        client.force_login(therapy[who])
+        assert client.get(url).status_code == 403
 
 
 def test_the_care_team_card_assigns_and_ends_a_therapist(

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEntry
+from ketaclinic.charting.models import TreatmentSession
 from ketaclinic.clinical.therapy import IntegrationStatus
 from ketaclinic.patients.models import CareTeamAssignment
 from ketaclinic.scheduling.models import Appointment
@@ -405,3 +406,35 @@ def test_the_peaks_of_two_sessions_draw_the_dissociation_trend(
     client.force_login(therapy["therapist"])
     page = client.get(f"/patients/{therapy['patient_slc'].pk}/therapy/").content.decode()
     assert 'id="dissociation-trend"' in page and 'data-chart="cadss"' in page
+
+
+def test_a_window_is_listed_to_its_last_minute(therapy: dict[str, Any]) -> None:
+    """The window counts from the end of dosing: a session that began 72 h 16 min ago and
+    ended 71 h 36 min ago still has 24 minutes to go."""
+    therapist = therapy["therapist"]
+    planned = list(therapy["course"].planned_sessions.order_by("number"))
+    TreatmentSession.objects.filter(pk=therapy["session"].pk).update(
+        dosing_started_at=timezone.now() - timedelta(days=30),
+        dosing_ended_at=timezone.now() - timedelta(days=30),
+    )
+    late = give_session(planned[1], ended_at=timezone.now() - timedelta(hours=71, minutes=36))
+    assert [w.session for w in open_integration_windows(therapist, timezone.now())] == [late]
+
+
+def test_bulk_writes_cannot_change_a_signed_note_or_any_record_kept_for_good(
+    therapy: dict[str, Any],
+) -> None:
+    note = _note(therapy)
+    TherapyNote.objects.filter(pk=note.pk).update(answers={**note.answers})  # a draft: fine
+    services.therapy_note_sign(actor=therapy["therapist"], note=note, password=PASSWORD)
+    with pytest.raises(PermissionError, match="never edited"):
+        TherapyNote.objects.filter(pk=note.pk).update(answers={})
+    for queryset in (
+        TherapyNote.objects.all(),
+        TherapyNoteAddendum.objects.all(),
+        PsychotherapyNote.objects.all(),
+    ):
+        with pytest.raises(PermissionError):
+            queryset.delete()
+    with pytest.raises(PermissionError):
+        PsychotherapyNote.objects.update(body="x")
