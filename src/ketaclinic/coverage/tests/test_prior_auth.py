@@ -139,6 +139,9 @@ def test_booking_a_course_past_the_approval_shows_which_sessions_fall_after(
             approved_until=last_covered, payer_reference="PA-1",
         )  # fmt: skip
         page = client.get(url).content.decode()
+        # The nurse books sessions too, but a payer's approval is not theirs to see.
+        client.force_login(clinic["nurse"])
+        assert b"coverage-booking" not in client.get(url).content
     after = [s.number for s in planned if s.starts_at.astimezone(tz).date() > last_covered]
     assert after and after[0] == planned[4].number
     assert f"{len(after)} planned sessions fall after the approval ends" in page

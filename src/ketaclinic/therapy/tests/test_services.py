@@ -438,3 +438,29 @@ def test_bulk_writes_cannot_change_a_signed_note_or_any_record_kept_for_good(
             queryset.delete()
     with pytest.raises(PermissionError):
         PsychotherapyNote.objects.update(body="x")
+
+
+def test_a_therapist_never_books_or_gives_a_treatment_session(therapy: dict[str, Any]) -> None:
+    from ketaclinic.scheduling.services import appointment_cancel
+
+    slc, patient, therapist = therapy["slc"], therapy["patient_slc"], therapy["therapist"]
+    second = therapy["course"].planned_sessions.order_by("number")[1]
+    infusion = therapy["types"]["iv-infusion"]
+    with pytest.raises(PermissionDenied, match="do not book or change treatment"):
+        appointment_book(
+            actor=therapist, patient=patient, appointment_type=infusion, location=slc,
+            starts_at=second.starts_at,
+        )  # fmt: skip
+    with pytest.raises(ValidationError, match="does not give treatment"):
+        appointment_book(
+            actor=therapy["coordinator"], patient=patient, appointment_type=infusion,
+            location=slc, starts_at=second.starts_at, provider=therapist,
+        )  # fmt: skip
+    booked = appointment_book(
+        actor=therapy["coordinator"], patient=patient, appointment_type=infusion, location=slc,
+        starts_at=second.starts_at,
+    )  # fmt: skip
+    with pytest.raises(PermissionDenied):
+        appointment_cancel(actor=therapist, appointment=booked, reason="Not mine to cancel")
+    booked.refresh_from_db()
+    assert booked.status == "booked"
