@@ -139,6 +139,9 @@ def test_booking_a_course_past_the_approval_shows_which_sessions_fall_after(
             approved_until=last_covered, payer_reference="PA-1",
         )  # fmt: skip
         page = client.get(url).content.decode()
+        # The card's request is on the record as seen, with the page.
+        seen = AuditEntry.objects.filter(patient_id=patient.pk, detail__page="course_book_panels")
+        assert seen.last().detail["prior_authorization_ids"] == [request.pk]
         # The nurse books sessions too, but a payer's approval is not theirs to see.
         client.force_login(clinic["nurse"])
         assert b"coverage-booking" not in client.get(url).content
