@@ -5,7 +5,7 @@ from datetime import timedelta
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.models import SignInFailure, User
@@ -44,6 +44,24 @@ def chosen_location_id(request: HttpRequest) -> int | None:
     if chosen is None or not request.user.is_authenticated:
         return None
     return int(chosen) if locations_for(request.user).filter(pk=chosen).exists() else None
+
+
+def location_asked_for(request: HttpRequest) -> tuple[Location | None, list[Location]]:
+    """For a page about one location: the one named by ?location= (or a posted
+    `location`), else the switcher's, else the user's first; and all of the user's. A
+    location that is not the user's is a 404, so probing ids reveals nothing."""
+    locations = list(locations_for(request.user).order_by("name"))
+    wanted = request.GET.get("location") or request.POST.get("location") or ""
+    if wanted:
+        for location in locations:
+            if str(location.pk) == wanted:
+                return location, locations
+        raise Http404("No such location")
+    chosen = chosen_location_id(request)
+    for location in locations:
+        if location.pk == chosen:
+            return location, locations
+    return (locations[0] if locations else None), locations
 
 
 def locked_out_attempts() -> QuerySet[AccessAttempt]:

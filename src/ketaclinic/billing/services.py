@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
+from ketaclinic.accounts.permissions import require_capability, require_own_location
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.billing.models import (
@@ -49,16 +50,6 @@ def packaged_fees() -> dict[str, Any]:
     return json.loads(FEES_FILE.read_text())
 
 
-def _require(actor: User, capability: str) -> None:
-    if not actor.can(capability):
-        raise PermissionDenied(f"Your role may not do this ({capability}).")
-
-
-def _require_location(actor: User, location: Location) -> None:
-    if not actor.sees_all_locations and not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied("This location is not one of yours.")
-
-
 def _amount(value: str | Decimal) -> Decimal:
     try:
         return money.parse_amount(value)
@@ -72,8 +63,8 @@ def _amount(value: str | Decimal) -> Decimal:
 def fee_schedule_copy_defaults(*, actor: User, location: Location) -> list[FeeScheduleEntry]:
     """Give a location the packaged example fees (fees.json), marked as examples the clinic
     must set, effective from today there. Refused when it has a fee schedule already."""
-    _require(actor, "billing.configure")
-    _require_location(actor, location)
+    require_capability(actor, "billing.configure")
+    require_own_location(actor, location)
     with transaction.atomic():
         Location.objects.select_for_update().get(pk=location.pk)
         if FeeScheduleEntry.objects.filter(location=location).exists():
@@ -115,8 +106,8 @@ def fee_change(
 ) -> FeeScheduleEntry:
     """Set a service's fee at a location from a date: a new row; the old one is kept and
     still prices what was estimated before."""
-    _require(actor, "billing.configure")
-    _require_location(actor, location)
+    require_capability(actor, "billing.configure")
+    require_own_location(actor, location)
     fee = _amount(unit_fee)
     today = timezone.localdate(timezone=location.tz)
     if effective_from < today:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.decorators import capability_required
-from ketaclinic.accounts.selectors import chosen_location_id, locations_for
+from ketaclinic.accounts.selectors import chosen_location_id, location_asked_for
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.billing import selectors, services
@@ -231,16 +231,8 @@ def superbill(request: HttpRequest, patient: Patient) -> HttpResponse:
 
 
 def _fee_location(request: HttpRequest) -> tuple[list[Location], Location | None]:
-    locations = list(locations_for(request.user).order_by("name"))
-    wanted = (
-        request.GET.get("location") or request.POST.get("location") or chosen_location_id(request)
-    )
-    for location in locations:
-        if str(location.pk) == str(wanted):
-            return locations, location
-    if wanted and str(wanted).isdigit() and request.GET.get("location"):
-        raise Http404("No such location")
-    return locations, (locations[0] if locations else None)
+    location, locations = location_asked_for(request)
+    return locations, location
 
 
 @capability_required("billing.view")

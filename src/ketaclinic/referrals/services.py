@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ketaclinic.accounts.permissions import require_capability, require_own_location
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.clinical.referrals import ReferralRuleError
@@ -54,16 +55,6 @@ NATIONAL_FIXED = (
     "The 988 Suicide & Crisis Lifeline is listed at every location and cannot be changed "
     "or removed."
 )
-
-
-def _require(actor: User, capability: str) -> None:
-    if not actor.can(capability):
-        raise PermissionDenied(f"Your role may not do this ({capability}).")
-
-
-def _require_location(actor: User, location: Location) -> None:
-    if not actor.sees_all_locations and not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied("This location is not one of yours.")
 
 
 def national_crisis_resource(*, using: str = "default") -> ReferralResource:
@@ -107,8 +98,8 @@ def resource_create(
     *, actor: User, location: Location, data: Mapping[str, Any]
 ) -> ReferralResource:
     """Add a resource to a location's directory (e.g. a local crisis number)."""
-    _require(actor, "referrals.configure")
-    _require_location(actor, location)
+    require_capability(actor, "referrals.configure")
+    require_own_location(actor, location)
     resource = ReferralResource(
         location=location, **{k: data[k] for k in RESOURCE_FIELDS if k in data}
     )
@@ -130,10 +121,10 @@ def resource_update(
 ) -> ReferralResource:
     """Change a directory entry (deactivating it is a change, never a deletion); the audit
     entry keeps every changed field's value before and after."""
-    _require(actor, "referrals.configure")
+    require_capability(actor, "referrals.configure")
     if resource.national:
         raise PermissionDenied(NATIONAL_FIXED)
-    _require_location(actor, resource.location)
+    require_own_location(actor, resource.location)
     with transaction.atomic():
         current = ReferralResource.objects.select_for_update().get(pk=resource.pk)
         changes: dict[str, dict[str, Any]] = {}
@@ -158,8 +149,8 @@ def resource_update(
 
 def stall_limit_set(*, actor: User, location: Location, urgency: str, days: int) -> StallLimit:
     """A location's own stall limit for one urgency (the default is in rules.json)."""
-    _require(actor, "referrals.configure")
-    _require_location(actor, location)
+    require_capability(actor, "referrals.configure")
+    require_own_location(actor, location)
     rules = referral_rules()
     if urgency not in rules.urgencies:
         raise ValidationError(f"Unknown urgency {urgency!r}.")
@@ -314,7 +305,7 @@ def referral_crisis_from_alert(
     crisis resource. Both or neither: any refusal leaves the alert open and no referral.
 
     The alert's action and its note are required by measures.services.alert_acknowledge."""
-    _require(actor, "referrals.manage")
+    require_capability(actor, "referrals.manage")
     if resource.kind != ResourceKind.CRISIS_LINE:
         raise ValidationError("Choose a crisis resource.")
     with transaction.atomic():

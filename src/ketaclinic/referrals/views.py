@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from ketaclinic.accounts.decorators import capability_required
-from ketaclinic.accounts.selectors import chosen_location_id, locations_for
+from ketaclinic.accounts.selectors import chosen_location_id, location_asked_for
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
 from ketaclinic.measures.selectors import alert_get_for_user
@@ -49,22 +49,11 @@ def _add_errors(form: Any, error: ValidationError) -> None:
 
 
 def _location_for(request: HttpRequest) -> tuple[Location, list[Location]]:
-    """The location whose directory is shown: ?location=, else the switcher's, else the
-    first of the user's; another location's id is a 404."""
-    locations = list(locations_for(request.user).order_by("name"))
-    if not locations:
+    """The location whose directory is shown (accounts.selectors.location_asked_for)."""
+    location, locations = location_asked_for(request)
+    if location is None:
         raise Http404("No location")
-    wanted = request.GET.get("location") or request.POST.get("location") or ""
-    if wanted.isdigit():
-        for location in locations:
-            if location.pk == int(wanted):
-                return location, locations
-        raise Http404("No such location")
-    chosen = chosen_location_id(request)
-    for location in locations:
-        if location.pk == chosen:
-            return location, locations
-    return locations[0], locations
+    return location, locations
 
 
 @capability_required("referrals.view")

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
+from ketaclinic.accounts.permissions import require_capability, require_own_location
 from ketaclinic.accounts.services import signature_password_check
 from ketaclinic.audit.models import AuditAction
 from ketaclinic.audit.services import audit_record
@@ -275,10 +276,8 @@ def therapy_settings_update(
     source: str,
 ) -> TherapySettings:
     """Set a location's integration window (a director; the clinic default otherwise)."""
-    if not actor.can("therapy.configure"):
-        raise PermissionDenied("Your role may not change therapy settings.")
-    if not actor.sees_all_locations and not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied("You can only change your own locations' settings.")
+    require_capability(actor, "therapy.configure")
+    require_own_location(actor, location)
     source = (source or "").strip()
     if not source:
         raise ValidationError("Say where the window comes from (a source, or 'clinic default').")

@@ -5,6 +5,7 @@ render. Every page about a patient is audited (patients.views.patient_page)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import time, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.decorators import capability_required
-from ketaclinic.accounts.selectors import locations_for
+from ketaclinic.accounts.selectors import location_asked_for
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.views import patient_page
 from ketaclinic.scheduling.models import Appointment
@@ -304,49 +305,64 @@ def note(request: HttpRequest, patient: Patient, therapy_note_id: int) -> HttpRe
     return render(request, "therapy/note.html", _note_context(request, patient, current))
 
 
-@patient_page("therapy.write_notes", "therapy_note_sign")
-@require_POST
-def note_sign(request: HttpRequest, patient: Patient, therapy_note_id: int) -> HttpResponse:
+def _note_action(
+    request: HttpRequest,
+    patient: Patient,
+    therapy_note_id: int,
+    form_class: type[Any],
+    context_key: str,
+    act: Callable[[TherapyNote, dict[str, Any]], object],
+    done: str,
+) -> HttpResponse:
+    """Sign or amend a note: the form, the service, back to the note (or the note page
+    again with the form's errors, nothing saved)."""
     current = therapy_note_get(request.user, patient, therapy_note_id)
-    form = forms.PasswordForm(request.POST)
+    form = form_class(request.POST)
     if form.is_valid():
         try:
-            services.therapy_note_sign(
-                actor=request.user, note=current, password=form.cleaned_data["password"]
-            )
+            act(current, form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, "Note signed. It can no longer be edited, only added to.")
+            messages.success(request, done)
             return redirect("therapy:note", patient.pk, current.pk)
     return render(
         request,
         "therapy/note.html",
-        _note_context(request, patient, current, password_form=form),
+        _note_context(request, patient, current, **{context_key: form}),
         status=400,
+    )
+
+
+@patient_page("therapy.write_notes", "therapy_note_sign")
+@require_POST
+def note_sign(request: HttpRequest, patient: Patient, therapy_note_id: int) -> HttpResponse:
+    return _note_action(
+        request,
+        patient,
+        therapy_note_id,
+        forms.PasswordForm,
+        "password_form",
+        lambda note, data: services.therapy_note_sign(
+            actor=request.user, note=note, password=data["password"]
+        ),
+        "Note signed. It can no longer be edited, only added to.",
     )
 
 
 @patient_page("therapy.write_notes", "therapy_note_addendum")
 @require_POST
 def note_addendum(request: HttpRequest, patient: Patient, therapy_note_id: int) -> HttpResponse:
-    current = therapy_note_get(request.user, patient, therapy_note_id)
-    form = forms.AddendumForm(request.POST)
-    if form.is_valid():
-        try:
-            services.therapy_note_addendum_add(
-                actor=request.user, note=current, body=form.cleaned_data["body"]
-            )
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
-            messages.success(request, "Addendum added.")
-            return redirect("therapy:note", patient.pk, current.pk)
-    return render(
+    return _note_action(
         request,
-        "therapy/note.html",
-        _note_context(request, patient, current, addendum_form=form),
-        status=400,
+        patient,
+        therapy_note_id,
+        forms.AddendumForm,
+        "addendum_form",
+        lambda note, data: services.therapy_note_addendum_add(
+            actor=request.user, note=note, body=data["body"]
+        ),
+        "Addendum added.",
     )
 
 
@@ -404,13 +420,7 @@ def psychotherapy_note(
 @capability_required("therapy.configure")
 def settings_view(request: HttpRequest) -> HttpResponse:
     """Each location's integration window (a director's)."""
-    locations = list(locations_for(request.user))
-    chosen = _id(
-        request.POST.get("location") if request.method == "POST" else request.GET.get("location")
-    )
-    location = next(
-        (loc for loc in locations if loc.pk == chosen), locations[0] if locations else None
-    )
+    location, locations = location_asked_for(request)
     if location is None:
         raise Http404("No location")
     window = window_for(location)
