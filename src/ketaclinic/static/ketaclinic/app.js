@@ -16,21 +16,34 @@ document.addEventListener("keydown", (event) => {
 
 // Live panels (session chart, chair board): replace the element with fresh server HTML
 // every data-poll-seconds, unless someone is typing or has a form open inside it.
+function inUse(element) {
+  const active = document.activeElement;
+  if (active && element.contains(active) && active.matches("input, textarea, select")) return true;
+  // Nor while a form opened inside it is in use (a strike-through, say).
+  return element.querySelector("details[open]") !== null;
+}
 function pollLive() {
   document.querySelectorAll("[data-poll-url]").forEach((element) => {
     const seconds = Number(element.dataset.pollSeconds || 15);
     const due = Number(element.dataset.polledAt || 0) + seconds * 1000;
     if (Date.now() < due) return;
     element.dataset.polledAt = String(Date.now());
-    const active = document.activeElement;
-    if (active && element.contains(active) && active.matches("input, textarea, select")) return;
-    // Nor while a form opened inside it is in use (a strike-through, say).
-    if (element.querySelector("details[open]")) return;
+    if (inUse(element)) return;
     if (window.htmx) {
       window.htmx.ajax("GET", element.dataset.pollUrl, { target: element, swap: "outerHTML" });
     }
   });
 }
+// A refresh that was already on its way when someone opened a form or began typing is
+// dropped on arrival, so what they typed is never swapped away; the next one comes later.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail.target;
+  const config = event.detail.requestConfig;
+  if (!target || !target.dataset || target.dataset.pollUrl === undefined || !config) return;
+  if (config.verb === "get" && config.path === target.dataset.pollUrl && inUse(target)) {
+    event.detail.shouldSwap = false;
+  }
+});
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-poll-url]").forEach((e) => { e.dataset.polledAt = String(Date.now()); });
   setInterval(pollLive, 1000);
