@@ -17,7 +17,6 @@ from ketaclinic.patients.models import Patient
 from ketaclinic.patients.selectors import patient_scope
 from ketaclinic.referrals.models import Referral, ReferralEvent, ReferralResource, StallLimit
 from ketaclinic.referrals.rules import referral_rules
-from ketaclinic.referrals.services import national_crisis_resource
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
@@ -37,7 +36,7 @@ def directory(
     """A location's directory: the 988 Lifeline first (it matches every filter but kind),
     then the location's own resources by name."""
     filters = filters or DirectoryFilter()
-    national_crisis_resource()
+    # The 988 row is made after every migrate (apps.py): a read never writes it.
     local = Q(location_id=location_id)
     if not filters.include_inactive:
         local &= Q(is_active=True)

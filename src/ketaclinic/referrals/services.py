@@ -32,6 +32,7 @@ from ketaclinic.referrals.models import (
     StallLimit,
 )
 from ketaclinic.referrals.rules import referral_rules
+from ketaclinic.referrals.selectors import stall_days_for
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.models import User
@@ -181,6 +182,20 @@ def stall_limit_set(*, actor: User, location: Location, urgency: str, days: int)
             },
         )
     return limit
+
+
+def stall_limits_set(
+    *, actor: User, location: Location, days_by_urgency: dict[str, int]
+) -> list[StallLimit]:
+    """Several urgencies' limits at once, all or none: each that changes is set (and
+    audited) as stall_limit_set does."""
+    current = stall_days_for([location.pk])[location.pk]
+    with transaction.atomic():
+        return [
+            stall_limit_set(actor=actor, location=location, urgency=urgency, days=days)
+            for urgency, days in days_by_urgency.items()
+            if days != current.get(urgency)
+        ]
 
 
 def _check_recipient(

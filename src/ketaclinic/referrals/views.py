@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -140,12 +139,9 @@ def stall_limits(request: HttpRequest) -> HttpResponse:
     form = StallLimitsForm(request.POST or None, current=current)
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                for urgency, days in form.cleaned_data.items():
-                    if days != current[urgency]:
-                        services.stall_limit_set(
-                            actor=request.user, location=location, urgency=urgency, days=days
-                        )
+            services.stall_limits_set(
+                actor=request.user, location=location, days_by_urgency=form.cleaned_data
+            )
         except ValidationError as error:
             _add_errors(form, error)
         else:
